@@ -1,0 +1,203 @@
+"""The LSTM classifier: a PyTorch module and the scikit-learn estimator around it.
+
+``LSTMClassifier`` follows the scikit-learn contract (``__init__`` stores, ``fit``
+sets ``classes_`` and returns ``self``, ``predict_proba`` columns follow
+``classes_``), so ``clone``, cross-validation and cleanlab use it unchanged. Its
+input is the padded integer array from ``encode.encode_sequences``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from labtriage.encode import AMINO_ACIDS, PAD
+from labtriage.train import (
+    BASE_BATCH_SIZE,
+    EpochCallback,
+    TrainConfig,
+    noise_scaled_batch_size,
+    predict_logits,
+    resolve_device,
+    scaled_learning_rate,
+    train_model,
+)
+
+
+class LSTMNet(nn.Module):
+    """Embedding, one bidirectional LSTM layer, and a small head.
+
+    The sequence summary joins the last forward and first backward hidden states
+    (the whole sequence read each way) with a masked max over positions (a motif
+    anywhere in the sequence). Variable lengths are packed, never truncated.
+    A wide path adds one learned logit per (position, residue), the one-hot linear
+    model, so the LSTM only has to learn what site effects do not explain
+    (wide-and-deep, Cheng et al. 2016).
+    """
+
+    def __init__(
+        self, n_classes: int, *, max_length: int, embed_dim: int, hidden_dim: int, dropout: float
+    ):
+        super().__init__()
+        self.embed = nn.Embedding(len(AMINO_ACIDS) + 1, embed_dim, padding_idx=PAD)
+        # Assay libraries vary fixed positions: telling the LSTM where it is lets it
+        # learn site effects directly instead of counting steps through recurrence.
+        self.position = nn.Embedding(max_length, embed_dim)
+        self.embed_dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.wide = nn.Embedding(max_length * (len(AMINO_ACIDS) + 1), n_classes)
+        nn.init.zeros_(self.wide.weight)
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(4 * hidden_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, n_classes),
+        )
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (B, K) for codes of shape (B, L)."""
+        mask = codes != PAD
+        lengths = mask.sum(1)
+        pos = torch.arange(codes.shape[1], device=codes.device)
+        emb = self.embed_dropout(self.embed(codes) + self.position(pos))
+        if bool((lengths == codes.shape[1]).all()):
+            out, (h, _) = self.lstm(emb)
+        else:
+            # Packing needs lengths on the CPU; variable-length tables pay this sync.
+            packed = pack_padded_sequence(
+                emb, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+            )
+            out, (h, _) = self.lstm(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=codes.shape[1])
+        pooled = out.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+        deep = self.head(torch.cat([h[0], h[1], pooled], dim=1))
+        site = self.wide(pos * (len(AMINO_ACIDS) + 1) + codes)
+        return deep + site.masked_fill(~mask.unsqueeze(-1), 0.0).sum(1)
+
+
+class LSTMClassifier(ClassifierMixin, BaseEstimator):
+    """Bidirectional-LSTM sequence classifier with a noise-scaled large batch.
+
+    Parameters
+    ----------
+    embed_dim : int, default 32
+        Width of the amino-acid embedding.
+    hidden_dim : int, default 48
+        LSTM units per direction.
+    dropout : float, default 0.3
+        Dropout on the embedding and before the head; with weight decay it keeps the
+        model from memorising flipped labels late in training.
+    epochs : int, default 40
+        Upper bound on epochs; early stopping on a held-out slice usually ends sooner.
+    batch_size : "auto" or int, default "auto"
+        "auto" grows the batch with ``noise_rate`` (``train.noise_scaled_batch_size``).
+    noise_rate : float, optional
+        First estimate of the label noise, used by ``batch_size="auto"``; None means 0.
+    lr : float, default 3e-3
+        Adam learning rate at the base batch of 256; larger batches scale it by
+        ``sqrt(batch / 256)`` (``train.scaled_learning_rate``).
+    patience : int, default 5
+        Epochs without a better held-out loss before stopping.
+    device : {"auto", "cpu", "cuda"}, default "auto"
+    random_state : int, default 0
+        Seeds the initialisation, the held-out slice, dropout and the batch order.
+    """
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int = 32,
+        hidden_dim: int = 48,
+        dropout: float = 0.3,
+        epochs: int = 40,
+        batch_size: int | str = "auto",
+        noise_rate: float | None = None,
+        lr: float = 3e-3,
+        patience: int = 5,
+        device: str = "auto",
+        random_state: int = 0,
+    ):
+        self.embed_dim = embed_dim
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.noise_rate = noise_rate
+        self.lr = lr
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X, y, *, on_epoch: EpochCallback | None = None) -> LSTMClassifier:
+        """Train on codes ``X`` (N, L) and labels ``y`` (N,); returns ``self``."""
+        X, y = validate_data(self, X, y, dtype=np.int64)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"LSTMClassifier needs at least 2 classes, got {self.classes_}")
+        rng = np.random.default_rng(self.random_state)
+        val_mask = _held_out_mask(X, rng)
+        batch_size = self._resolve_batch_size(int((~val_mask).sum()))
+        config = TrainConfig(
+            epochs=self.epochs,
+            batch_size=batch_size,
+            lr=scaled_learning_rate(self.lr, batch_size),
+            patience=self.patience,
+            device=self.device,
+            seed=int(rng.integers(2**31)),
+        )
+        # Initialisation and dropout draw from torch's global generator: seed a
+        # forked copy so fitting is deterministic and leaves the caller's state alone.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.module_ = LSTMNet(
+                len(self.classes_),
+                max_length=X.shape[1],
+                embed_dim=self.embed_dim,
+                hidden_dim=self.hidden_dim,
+                dropout=self.dropout,
+            )
+            self.train_result_ = train_model(
+                self.module_, X, y_idx, config=config, val_mask=val_mask, on_epoch=on_epoch
+            )
+        self.module_.cpu()
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (N, K), columns in the order of ``classes_``."""
+        check_is_fitted(self, "module_")
+        X = validate_data(self, X, dtype=np.int64, reset=False)
+        device = resolve_device(self.device)
+        logits = predict_logits(self.module_, X, device=device)
+        self.module_.cpu()
+        return torch.softmax(torch.from_numpy(logits), dim=1).numpy().astype(np.float64)
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class for each row, shape (N,)."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def _resolve_batch_size(self, n_train: int) -> int:
+        if self.batch_size == "auto":
+            return noise_scaled_batch_size(
+                self.noise_rate or 0.0, n_classes=len(self.classes_), n_train=n_train
+            )
+        if isinstance(self.batch_size, str) or int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be 'auto' or a positive int, got {self.batch_size!r}")
+        return int(self.batch_size)
+
+
+def _held_out_mask(X: np.ndarray, rng: np.random.Generator, fraction: float = 0.1) -> np.ndarray:
+    """Hold out ~``fraction`` of distinct sequences, so no sequence sits on both sides."""
+    _, group = np.unique(X, axis=0, return_inverse=True)
+    group = group.ravel()
+    n_groups = int(group.max()) + 1
+    if n_groups < 10:
+        return np.zeros(len(X), dtype=bool)
+    held = rng.permutation(n_groups)[: max(1, round(fraction * n_groups))]
+    return np.isin(group, held)
+
+
+__all__ = ["BASE_BATCH_SIZE", "LSTMClassifier", "LSTMNet"]

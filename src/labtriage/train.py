@@ -1,0 +1,217 @@
+"""The training loop: device, resident data, the batch-size rule, early stopping, seeds.
+
+Reads top to bottom: resolve the device, move the whole training set onto it once,
+then run epochs of index-sliced mini-batches (no DataLoader, no per-batch Python
+data work), keep the state with the best held-out loss, and stop when it has not
+improved for ``patience`` epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+# Rolnick et al. 2017 reach their noise robustness from batch 128 upwards; 256 keeps
+# the CPU busy on short peptides without starving small tables of optimizer steps.
+BASE_BATCH_SIZE = 256
+# An epoch keeps at least this many optimizer steps, so a large batch never turns
+# training into a handful of updates on a small table.
+MIN_STEPS_PER_EPOCH = 16
+
+
+@dataclass
+class TrainConfig:
+    """How one model is trained; every field is recorded in the run's report."""
+
+    epochs: int = 40  # upper bound; early stopping usually ends sooner
+    batch_size: int = BASE_BATCH_SIZE
+    lr: float = 3e-3  # Adam
+    weight_decay: float = 1e-4
+    patience: int = 5  # epochs without a better held-out loss before stopping
+    val_fraction: float = 0.1  # share of training groups held out for early stopping
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    """What a training run did: the epoch it kept and the loss curves."""
+
+    best_epoch: int
+    epochs_run: int
+    batch_size: int
+    device: str
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+
+
+EpochCallback = Callable[[int, int, float], None]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Map ``auto|cpu|cuda`` to a torch device; ``cuda`` without CUDA is a ValueError."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available: use auto or cpu")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def noise_scaled_batch_size(
+    noise_rate: float,
+    *,
+    n_classes: int,
+    n_train: int,
+    base: int = BASE_BATCH_SIZE,
+    min_steps: int = MIN_STEPS_PER_EPOCH,
+) -> int:
+    """Batch size that grows with the label noise, after Rolnick et al. (2017).
+
+    Under uniform noise a fraction ``noise_rate`` of labels is spread over the other
+    classes, so the expected gradient keeps a fraction ``s = 1 - K*eta/(K-1)`` of its
+    clean signal (``1 - 2*eta`` for two classes) while its variance stays. Keeping
+    the signal-to-noise ratio of a clean batch of size ``base`` needs ``base / s**2``
+    samples. The result is capped so an epoch keeps ``min_steps`` optimizer steps.
+
+    Parameters
+    ----------
+    noise_rate : float
+        First estimate of the fraction of wrong labels, in [0, 1).
+    n_classes : int
+        Number of classes K (at least 2).
+    n_train : int
+        Rows the model is trained on; sets the cap ``n_train // min_steps``.
+
+    Returns
+    -------
+    int
+        Between ``min(base, cap)`` and ``cap``, at least 1.
+    """
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+    chance = (n_classes - 1) / n_classes
+    # Past chance level the labels carry no signal; clip so the rule stays finite.
+    eta = float(np.clip(noise_rate, 0.0, 0.9 * chance))
+    signal = 1.0 - eta / chance
+    cap = max(1, n_train // min_steps)
+    return int(max(1, min(cap, math.ceil(base / signal**2))))
+
+
+def scaled_learning_rate(lr: float, batch_size: int, *, base: int = BASE_BATCH_SIZE) -> float:
+    """Adam learning rate for ``batch_size``, given ``lr`` at ``base``: ``lr * sqrt(B / base)``.
+
+    A larger batch takes fewer steps per epoch; square-root scaling (the usual rule
+    for adaptive optimisers) keeps the progress per epoch, so the noise-scaled batch
+    does not need more epochs. Batches at or below ``base`` keep ``lr``.
+    """
+    return lr * math.sqrt(max(1.0, batch_size / base))
+
+
+def train_model(
+    module: nn.Module,
+    codes: np.ndarray,
+    labels: np.ndarray,
+    *,
+    config: TrainConfig,
+    val_mask: np.ndarray,
+    on_epoch: EpochCallback | None = None,
+) -> TrainResult:
+    """Train ``module`` in place and load the state with the best held-out loss.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Maps (B, L) int64 codes to (B, K) logits.
+    codes : np.ndarray of shape (N, L)
+        Encoded sequences (``encode.encode_sequences``).
+    labels : np.ndarray of shape (N,)
+        Class indices 0..K-1.
+    config : TrainConfig
+    val_mask : np.ndarray of shape (N,), bool
+        Rows held out for early stopping; the rest are trained on.
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, max_epochs, val_loss)`` after every epoch.
+    """
+    device = resolve_device(config.device)
+    module.to(device)
+    # Resident data: one copy on the device, batches are index slices of it.
+    x = torch.as_tensor(codes, dtype=torch.long, device=device)
+    y = torch.as_tensor(labels, dtype=torch.long, device=device)
+    val = torch.as_tensor(val_mask, dtype=torch.bool, device=device)
+    x_fit, y_fit, x_val, y_val = x[~val], y[~val], x[val], y[val]
+    # Unweighted loss: cleanlab needs probabilities calibrated to the label frequencies.
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    batch = max(1, min(config.batch_size, len(y_fit)))
+    result = TrainResult(0, 0, batch, str(device))
+    best_loss, best_state, stale = math.inf, copy.deepcopy(module.state_dict()), 0
+    for epoch in range(config.epochs):
+        # One epoch: a fresh permutation on the device, then contiguous slices of it.
+        module.train()
+        perm = torch.randperm(len(y_fit), generator=gen, device=device)
+        total = torch.zeros((), device=device)
+        for start in range(0, len(perm), batch):
+            idx = perm[start : start + batch]
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                loss = loss_fn(module(x_fit[idx]), y_fit[idx])
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += loss.detach() * len(idx)
+        result.train_loss.append(float(total) / len(y_fit))
+        # Early stopping on the held-out slice; its labels are as noisy as the rest,
+        # which still ranks epochs correctly (the noise adds a constant in expectation).
+        val_loss = _mean_loss(module, x_val, y_val, loss_fn, use_amp) if len(y_val) else math.nan
+        result.val_loss.append(val_loss)
+        result.epochs_run = epoch + 1
+        if on_epoch is not None:
+            on_epoch(epoch + 1, config.epochs, val_loss)
+        if not len(y_val) or val_loss < best_loss - 1e-4:
+            best_loss, stale, result.best_epoch = val_loss, 0, epoch + 1
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    module.load_state_dict(best_state)
+    return result
+
+
+@torch.no_grad()
+def predict_logits(
+    module: nn.Module, codes: np.ndarray, *, device: torch.device, batch_size: int = 16384
+) -> np.ndarray:
+    """Logits for ``codes`` in large inference batches, shape (N, K), float32 numpy."""
+    module.to(device).eval()
+    x = torch.as_tensor(codes, dtype=torch.long, device=device)
+    use_amp = device.type == "cuda"
+    out = []
+    for start in range(0, len(x), batch_size):
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            out.append(module(x[start : start + batch_size]).float())
+    return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0), dtype=np.float32)
+
+
+@torch.no_grad()
+def _mean_loss(
+    module: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, use_amp: bool
+) -> float:
+    module.eval()
+    total = 0.0
+    for start in range(0, len(y), 16384):
+        with torch.autocast(x.device.type, dtype=torch.float16, enabled=use_amp):
+            logits = module(x[start : start + 16384]).float()
+        total += float(loss_fn(logits, y[start : start + 16384])) * len(logits)
+    return total / len(y)

@@ -1,0 +1,471 @@
+"""Tests for labtriage.io: reading every format and rejecting bad tables with clear messages."""
+
+import gzip
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from Bio.Seq import translate
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from labtriage.encode import AMINO_ACIDS
+from labtriage.exceptions import (
+    ColumnError,
+    InputFileError,
+    LabelError,
+    LabtriageError,
+    SequenceError,
+)
+from labtriage.io import Assay, read_assay, read_table
+
+CSV = "sequence,label\nACDE,1\nFGHIK,0\nLMNPQR,1\n"
+FITNESS = "peptide,fitness\nACD,0.1\nEFG,0.5\nHIK,0.9\nLMN,1.3\n"
+PROPERTY = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def write(tmp_path, name, content):
+    """Write text or bytes to tmp_path/name (gzipped when the name ends in .gz)."""
+    data = content.encode() if isinstance(content, str) else content
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    return path
+
+
+def raises(error, path, *parts, **options):
+    """Call read_assay, expect `error`, and check the message names the file and `parts`."""
+    with pytest.raises(error) as info:
+        read_assay(path, **options)
+    message = str(info.value)
+    assert "\n" not in message
+    for part in (str(path), *parts):
+        assert part in message, (part, message)
+    return message
+
+
+# --- formats ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "sep"), [("a.csv", ","), ("a.tsv", "\t"), ("a.txt", "\t"), ("a.csv.gz", ",")]
+)
+def test_delimited_formats(tmp_path, name, sep):
+    path = write(tmp_path, name, CSV.replace(",", sep))
+    assay = read_assay(path)
+    assert list(assay.sequences) == ["ACDE", "FGHIK", "LMNPQR"]
+    assert assay.classes.tolist() == [0, 1]
+    assert assay.labels.tolist() == [1, 0, 1]
+    assert assay.labels.dtype == np.int64
+    assert (assay.path, assay.sequence_col, assay.label_col) == (str(path), "sequence", "label")
+
+
+def test_upper_case_suffix(tmp_path):
+    assert read_assay(write(tmp_path, "A.CSV", CSV)).n_rows == 3
+
+
+def test_xlsx_with_sheet(tmp_path):
+    path = tmp_path / "a.xlsx"
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="notes", index=False)
+        pd.DataFrame({"seq": ["ACD", "EFG"], "y": ["a", "b"]}).to_excel(
+            writer, sheet_name="data", index=False
+        )
+    for sheet in ("data", 1, "1"):
+        assay = read_assay(path, sheet=sheet)
+        assert list(assay.sequences) == ["ACD", "EFG"]
+        assert assay.classes.tolist() == ["a", "b"]
+    raises(ColumnError, path, "no sequence column")  # first sheet by default
+    with pytest.raises(InputFileError, match="'notes', 'data'"):
+        read_table(path, sheet="missing")
+
+
+def test_xlsx_error_line_is_sheet_row(tmp_path):
+    path = tmp_path / "a.xlsx"
+    pd.DataFrame({"sequence": ["ACD", "AXD"], "label": [0, 1]}).to_excel(path, index=False)
+    raises(SequenceError, path, "sheet row 3 (row 1)", "'X'")
+
+
+FASTA = ">v1 label=1 plate=P3 well=A01\nACDE\nFG\n>v2 label=0 plate=P4\nHIKL\n>v3 label=1\nMNPQ\n"
+
+
+@pytest.mark.parametrize("name", ["a.fasta", "a.fa", "a.fasta.gz"])
+def test_fasta_fields(tmp_path, name):
+    frame = read_table(write(tmp_path, name, FASTA))
+    assert list(frame.columns) == ["id", "sequence", "label", "plate", "well"]
+    assert frame["id"].tolist() == ["v1", "v2", "v3"]
+    assert frame["sequence"].tolist() == ["ACDEFG", "HIKL", "MNPQ"]
+    assert frame["label"].tolist() == [1, 0, 1]  # numeric fields become numbers
+    assert frame["well"].iloc[0] == "A01" and frame["well"].isna().tolist()[1:] == [True, True]
+    assay = read_assay(write(tmp_path, name, FASTA))
+    assert assay.labels.tolist() == [1, 0, 1]
+
+
+def test_fasta_invalid_rows_named_by_record(tmp_path):
+    path = write(tmp_path, "a.fasta", FASTA.replace("HIKL", "HI-L"))
+    raises(SequenceError, path, "record 2", "'-'")
+
+
+def test_parquet(tmp_path):
+    path = tmp_path / "a.parquet"
+    pd.DataFrame({"sequence": ["ACD", "EFG", "ACD"], "label": [0, 1, 1]}).to_parquet(path)
+    assay = read_assay(path)
+    assert list(assay.sequences) == ["ACD", "EFG", "ACD"]
+    assert assay.groups.tolist() == [0, 1, 0]
+
+
+# --- columns ------------------------------------------------------------------------------
+
+
+def test_automatic_detection_is_case_insensitive(tmp_path):
+    path = write(tmp_path, "a.csv", " Peptide ,Target,notes\nACD,x,n\nEFG,y,m\n")
+    assay = read_assay(path)
+    assert (assay.sequence_col, assay.label_col) == (" Peptide ", "Target")
+    assert assay.classes.tolist() == ["x", "y"]
+
+
+def test_explicit_columns(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label,alt_seq,alt_y\nACD,1,KKK,a\nEFG,0,LLL,b\n")
+    assay = read_assay(path, sequence_col="alt_seq", label_col="alt_y")
+    assert list(assay.sequences) == ["KKK", "LLL"] and assay.classes.tolist() == ["a", "b"]
+    assert assay.label_col == "alt_y" and assay.fitness_col is None
+
+
+@pytest.mark.parametrize(
+    ("threshold", "positive", "value", "labels"),
+    [
+        (0.6, "above", 0.6, [0, 0, 1, 1]),
+        ("0.6", "below", 0.6, [1, 1, 0, 0]),
+        ("median", "above", 0.7, [0, 0, 1, 1]),
+        ("q75", "above", 1.0, [0, 0, 0, 1]),
+        ("Q25", "below", 0.4, [1, 0, 0, 0]),
+    ],
+)
+def test_fitness_threshold(tmp_path, threshold, positive, value, labels):
+    assay = read_assay(write(tmp_path, "a.csv", FITNESS), threshold=threshold, positive=positive)
+    assert assay.threshold == pytest.approx(value)
+    assert assay.threshold_spec == str(threshold)
+    assert assay.labels.tolist() == labels
+    assert assay.classes.tolist() == [0, 1]
+    assert (assay.fitness_col, assay.label_col, assay.positive) == ("fitness", None, positive)
+
+
+def test_explicit_fitness_column(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label,od\nACD,1,5\nEFG,1,9\n")
+    assay = read_assay(path, fitness_col="od", threshold=7)
+    assert assay.labels.tolist() == [0, 1] and assay.fitness_col == "od"
+
+
+# --- sequences ----------------------------------------------------------------------------
+
+
+def test_dna_is_translated(tmp_path):
+    dna = ["ATGGCTTGG", "aaacccggg ", "ATGAAA"]
+    path = write(
+        tmp_path, "a.csv", "sequence,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(dna))
+    )
+    assay = read_assay(path)
+    assert assay.translated
+    assert list(assay.sequences) == ["MAW", "KPG", "MK"]
+    assert read_table(path)["sequence"].tolist() == dna  # the frame keeps the DNA
+
+
+def test_dna_stop_codon_is_invalid(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label\nATGTAA,1\nATGGCT,0\nATGAAA,1\n")
+    raises(SequenceError, path, "line 2 (row 0)", "'ATGTAA'", "stop codon")
+
+
+def test_dna_column_name_forces_translation(tmp_path):
+    path = write(tmp_path, "a.csv", "dna,label\nATGGCT,1\nATGNCT,0\nATGGC,1\nAAAAAA,0\n")
+    raises(SequenceError, path, "line 3 (row 1)", "'N'", "line 4 (row 2)", "multiple of 3")
+    assay = read_assay(path, invalid="drop")
+    assert list(assay.sequences) == ["MA", "KK"] and assay.dropped_rows.tolist() == [1, 2]
+
+
+def test_peptides_are_not_translated(tmp_path):
+    assay = read_assay(write(tmp_path, "a.csv", "sequence,label\nACG,1\nACGTA,0\n"))
+    assert not assay.translated and list(assay.sequences) == ["ACG", "ACGTA"]
+
+
+def test_variable_lengths_are_kept(tmp_path):
+    long = "W" * 250
+    assay = read_assay(write(tmp_path, "a.csv", f"sequence,label\nA,0\n{long},1\nCD,0\n"))
+    assert [len(s) for s in assay.sequences] == [1, 250, 2]
+
+
+def test_na_and_leading_zero_sequences_stay_strings(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label,id\nNA,NA,007\nACD,1,008\nEFG,0,009\n")
+    frame = read_table(path)
+    assert frame["sequence"].tolist() == ["NA", "ACD", "EFG"]
+    assert frame["label"].isna().tolist() == [True, False, False]
+    assay = read_assay(path, invalid="drop")
+    assert assay.dropped_rows.tolist() == [0]
+
+
+def test_groups_conflicts_and_replicates(tmp_path):
+    rows = ["ACD,1", "EFG,0", "acd ,0", "EFG,0", "KLM,1", "ACD,1"]
+    assay = read_assay(write(tmp_path, "a.csv", "sequence,label\n" + "\n".join(rows) + "\n"))
+    assert assay.groups.tolist() == [0, 1, 0, 1, 2, 0]
+    assert assay.conflicting_groups().tolist() == [0]
+    assert assay.replicate_groups().tolist() == [0, 1]
+    assert assay.n_rows == 6 and assay.n_classes == 2
+
+
+def test_drop_invalid_rows(tmp_path):
+    rows = ["ACD,1", "AXD,0", "EFG,0", ",1", "KLM,", "NPQ,1"]
+    path = write(tmp_path, "a.csv", "sequence,label\n" + "\n".join(rows) + "\n")
+    assay = read_assay(path, invalid="drop")
+    assert assay.dropped_rows.tolist() == [1, 3, 4]
+    assert assay.row.tolist() == [0, 2, 5]
+    assert list(assay.sequences) == ["ACD", "EFG", "NPQ"]
+    assert assay.frame.iloc[assay.row]["sequence"].tolist() == ["ACD", "EFG", "NPQ"]
+    assert assay.labels.tolist() == [1, 0, 1] and assay.classes.tolist() == [0, 1]
+    assert assay.groups.tolist() == [0, 1, 2]
+
+
+def test_drop_fitness_rows_before_quantile(tmp_path):
+    path = write(tmp_path, "a.csv", FITNESS + "RST,n/a\nVWY,high\n")
+    assay = read_assay(path, threshold="median", invalid="drop")
+    assert assay.dropped_rows.tolist() == [4, 5] and assay.threshold == pytest.approx(0.7)
+
+
+def test_frame_is_untouched(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label,x\nacd ,1,1.5\nAXD,0,\nEFG,0,2\nKLM,1,3\n")
+    assay = read_assay(path, invalid="drop")
+    assert len(assay.frame) == 4
+    pd.testing.assert_frame_equal(assay.frame, read_table(path))
+    assert isinstance(assay, Assay)
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    raises(InputFileError, tmp_path / "nope.csv", "file not found")
+
+
+def test_empty_file(tmp_path):
+    raises(InputFileError, write(tmp_path, "a.csv", ""), "is empty")
+
+
+def test_header_only(tmp_path):
+    raises(InputFileError, write(tmp_path, "a.csv", "sequence,label\n"), "has no data rows")
+
+
+def test_fasta_without_records_is_unreadable(tmp_path):
+    raises(InputFileError, write(tmp_path, "a.fasta", "sequence,label\nACD,1\n"), "FASTA")
+
+
+@pytest.mark.parametrize("name", ["a.xlsx", "a.parquet"])
+def test_text_disguised_as_binary_format(tmp_path, name):
+    raises(InputFileError, write(tmp_path, name, CSV), "cannot read")
+
+
+def test_bad_gzip(tmp_path):
+    path = tmp_path / "a.csv.gz"
+    path.write_bytes(b"not gzip at all")
+    raises(InputFileError, path, "gzip")
+
+
+def test_bad_suffix(tmp_path):
+    raises(InputFileError, write(tmp_path, "a.json", CSV), "'.json'", ".csv", ".parquet")
+
+
+def test_unparseable_csv(tmp_path):
+    raises(InputFileError, write(tmp_path, "a.csv", 'sequence,label\n"ACD,1\n'), "cannot parse")
+    path = write(tmp_path, "b.csv", "sequence,label\nACD,1,extra\nEFG,0\n")
+    raises(InputFileError, path, "more fields than the header")
+
+
+def test_pyarrow_missing(tmp_path, monkeypatch):
+    path = tmp_path / "a.parquet"
+    pd.DataFrame({"sequence": ["ACD"], "label": [0]}).to_parquet(path)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    raises(InputFileError, path, "pip install pyarrow")
+
+
+def test_not_utf8(tmp_path):
+    path = write(tmp_path, "a.csv", b"sequence,label\nACD\xe9,1\n")
+    raises(InputFileError, path, "not UTF-8", "line 2", "offset 18", "CSV UTF-8")
+
+
+def test_missing_explicit_column(tmp_path):
+    path = write(tmp_path, "a.csv", CSV)
+    raises(
+        ColumnError, path, "'seqs'", "--sequence-col", "'sequence', 'label'", sequence_col="seqs"
+    )
+    raises(ColumnError, path, "'y'", "--label-col", label_col="y")
+
+
+def test_no_sequence_column(tmp_path):
+    path = write(tmp_path, "a.csv", "text,label\nACD,1\n")
+    raises(ColumnError, path, "no sequence column", "'text', 'label'", "--sequence-col")
+
+
+def test_ambiguous_columns(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,peptide,label\nACD,ACD,1\n")
+    raises(ColumnError, path, "'sequence', 'peptide'", "--sequence-col")
+    path = write(tmp_path, "b.csv", "sequence,label,class\nACD,1,1\n")
+    raises(ColumnError, path, "'label', 'class'", "--label-col")
+
+
+def test_fitness_without_threshold(tmp_path):
+    path = write(tmp_path, "a.csv", FITNESS)
+    raises(ColumnError, path, "fitness column 'fitness'", "--threshold")
+    raises(ColumnError, write(tmp_path, "b.csv", CSV), "--fitness-col", threshold=0.5)
+
+
+def test_single_class(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label\nACD,1\nEFG,1\n")
+    raises(LabelError, path, "only one class ('1')", "column 'label'", "two classes")
+
+
+def test_missing_label(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label\nACD,1\nEFG,\nHIK,0\n")
+    raises(LabelError, path, "line 3 (row 1)", "has no label", "--invalid drop")
+
+
+def test_nan_fitness(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,fitness\nACD,1.0\nEFG,\nHIK,3.0\n")
+    raises(LabelError, path, "line 3 (row 1)", "no fitness value", "'fitness'", threshold=2)
+
+
+def test_non_numeric_fitness(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,fitness\nACD,1.0\nEFG,high\nHIK,3.0\n")
+    raises(LabelError, path, "line 3 (row 1)", "'high'", "'fitness'", threshold="median")
+
+
+def test_threshold_puts_all_in_one_class(tmp_path):
+    path = write(tmp_path, "a.csv", FITNESS)
+    raises(LabelError, path, "= 5", "0.1 to 1.3", "column 'fitness'", "median", threshold=5)
+
+
+@pytest.mark.parametrize("char", ["X", "B", "*", "-", "1"])
+def test_invalid_characters(tmp_path, char):
+    path = write(tmp_path, "a.csv", f"sequence,label\nACD,1\nAC{char}D,0\nEFG,0\n")
+    message = raises(SequenceError, path, "line 3 (row 1)", f"'AC{char}D' has '{char}'")
+    assert "1 invalid row in" in message and "--invalid drop" in message
+
+
+def test_empty_sequence(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label\nACD,1\n  ,0\nEFG,0\n")
+    raises(SequenceError, path, "line 3 (row 1)", "sequence is empty")
+
+
+def test_only_first_five_invalid_rows_are_listed(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label\nACD,1\nEFG,0\n" + "XX,1\n" * 7)
+    message = raises(SequenceError, path, "7 invalid rows", "line 8 (row 6)", "and 2 more")
+    assert "row 7)" not in message
+
+
+def test_every_row_invalid_with_drop(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label\nXX,1\nZZ,0\n")
+    raises(SequenceError, path, "every row", invalid="drop")
+
+
+def test_duplicate_columns(tmp_path):
+    raises(ColumnError, write(tmp_path, "a.csv", "sequence,label,label\nACD,1,0\n"), "'label'")
+    xlsx = tmp_path / "a.xlsx"
+    pd.DataFrame([["ACD", 1, 0]], columns=["sequence", "y", "z"]).to_excel(xlsx, index=False)
+    frame = pd.read_excel(xlsx, header=None)
+    frame.iloc[0, 2] = "y"
+    frame.to_excel(xlsx, index=False, header=False)
+    raises(ColumnError, xlsx, "duplicate", "'y'")
+
+
+def test_duplicate_columns_in_parquet_and_fasta(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table([pa.array(["ACD"]), pa.array([1]), pa.array([0])], names=["seq", "y", "y"])
+    pq.write_table(table, tmp_path / "a.parquet")
+    raises(ColumnError, tmp_path / "a.parquet", "duplicate", "'y'")
+    path = write(tmp_path, "a.fasta", ">v1 label=1 label=0\nACD\n")
+    raises(ColumnError, path, "record 1 (v1)", "'label'")
+
+
+def test_message_uses_path_as_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "a.csv", "Peptide,label\nACD,1\nAZD,0\nEFG,0\n")
+    message = raises(SequenceError, "a.csv", "a.csv (sequences from column 'Peptide')")
+    assert str(tmp_path) not in message
+    assert read_assay("a.csv", invalid="drop").path == "a.csv"
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"positive": "up", "threshold": 1}, "--positive"),
+        ({"invalid": "skip"}, "--invalid"),
+        ({"threshold": "q100"}, "--threshold"),
+        ({"threshold": "mean"}, "--threshold"),
+        ({"threshold": float("nan")}, "--threshold"),
+        ({"label_col": "label", "fitness_col": "fitness", "threshold": 1}, "--fitness-col"),
+        ({"fitness_col": "fitness"}, "--threshold"),
+        ({"label_col": "label", "threshold": 1}, "--threshold"),
+        ({"sheet": "data"}, "--sheet"),
+    ],
+)
+def test_bad_options_raise_value_error(tmp_path, options, option):
+    with pytest.raises(ValueError, match=option) as info:
+        read_assay(write(tmp_path, "a.csv", CSV), **options)
+    assert not isinstance(info.value, LabtriageError)
+
+
+# --- properties ---------------------------------------------------------------------------
+
+PEPTIDES = st.text(alphabet=AMINO_ACIDS + AMINO_ACIDS.lower(), min_size=1, max_size=12)
+
+
+@PROPERTY
+@given(
+    rows=st.lists(st.tuples(PEPTIDES, st.sampled_from(["pos", "neg", 3, 7])), min_size=2),
+    pad=st.sampled_from(["", " ", "  "]),
+)
+def test_valid_peptides_round_trip(tmp_path, rows, pad):
+    seqs = [seq for seq, _ in rows]
+    labels = [str(label) for _, label in rows]
+    assume(len(set(labels)) >= 2)
+    assume(not all(set(s.upper()) <= set("ACGT") and len(s) % 3 == 0 for s in seqs))  # DNA
+    frame = pd.DataFrame({"sequence": [pad + s + pad for s in seqs], "label": labels})
+    path = tmp_path / "p.csv"
+    frame.to_csv(path, index=False)
+    assay = read_assay(path)
+    cleaned = [s.upper() for s in seqs]
+    assert list(assay.sequences) == cleaned
+    assert [str(c) for c in assay.classes[assay.labels]] == labels
+    same_group = assay.groups[:, None] == assay.groups[None, :]
+    same_seq = np.array(cleaned, dtype=object)[:, None] == np.array(cleaned, dtype=object)[None, :]
+    assert np.array_equal(same_group, same_seq)
+
+
+@PROPERTY
+@given(st.lists(st.text(alphabet="ACGT", min_size=1, max_size=8).map(lambda c: c * 3), min_size=2))
+def test_dna_translates_like_biopython(tmp_path, dna):
+    path = tmp_path / "d.csv"
+    labels = [i % 2 for i in range(len(dna))]
+    pd.DataFrame({"sequence": dna, "label": labels}).to_csv(path, index=False)
+    proteins = [translate(s) for s in dna]
+    if any("*" in p for p in proteins):
+        with pytest.raises(SequenceError, match="stop codon"):
+            read_assay(path)
+        return
+    assay = read_assay(path)
+    assert assay.translated and list(assay.sequences) == proteins
+
+
+INVALID = st.sampled_from([*"XBZJOU*-.#0123456789?", " x", "\t1"])
+
+
+@PROPERTY
+@given(left=PEPTIDES, bad=INVALID, right=PEPTIDES)
+def test_invalid_character_is_always_rejected(tmp_path, left, bad, right):
+    seq = left + bad + right
+    path = tmp_path / "i.csv"
+    pd.DataFrame({"sequence": ["ACDW", seq, "KLMW"], "label": [0, 1, 0]}).to_csv(path, index=False)
+    with pytest.raises(SequenceError, match=r"line 3 \(row 1\)"):
+        read_assay(path)
