@@ -72,14 +72,28 @@ def audit_assay(
     t0 = time.perf_counter()
     codes = encode_sequences(list(assay.sequences))
     oos = out_of_sample(
-        codes, assay.labels, assay.groups, lstm=lstm, n_folds=n_folds, seed=seed, progress=progress, cache=cache
+        codes,
+        assay.labels,
+        assay.groups,
+        lstm=lstm,
+        n_folds=n_folds,
+        seed=seed,
+        progress=progress,
+        cache=cache,
     )
     t1 = time.perf_counter()
     scores = score_rows(
-        assay.labels, oos.pred_probs, classes=assay.classes, sequences=assay.sequences, row=assay.row, folds=oos.folds
+        assay.labels,
+        oos.pred_probs,
+        classes=assay.classes,
+        sequences=assay.sequences,
+        row=assay.row,
+        folds=oos.folds,
     )
     worklist = build_worklist(scores, assay.frame, top=top)
-    noise = estimate_noise(assay.labels, oos.pred_probs, classes=assay.classes, groups=assay.groups, seed=seed)
+    noise = estimate_noise(
+        assay.labels, oos.pred_probs, classes=assay.classes, groups=assay.groups, seed=seed
+    )
     timings = {"cross_validation_s": t1 - t0, "scoring_s": time.perf_counter() - t1}
     return AuditResult(scores, worklist, noise, oos, timings)
 
@@ -143,7 +157,9 @@ def score_rows(
     return scores
 
 
-def build_worklist(scores: pd.DataFrame, frame: pd.DataFrame, *, top: int | None = None) -> pd.DataFrame:
+def build_worklist(
+    scores: pd.DataFrame, frame: pd.DataFrame, *, top: int | None = None
+) -> pd.DataFrame:
     """The relabeling worklist: flagged rows (or the ``top`` worst), most suspect first.
 
     Columns: ``rank``, the scores columns, then every column of the input row (a
@@ -156,7 +172,9 @@ def build_worklist(scores: pd.DataFrame, frame: pd.DataFrame, *, top: int | None
     picked = ranked.head(top) if top is not None else ranked[ranked["is_issue"]]
     picked = picked[SCORE_COLUMNS].reset_index(drop=True)
     original = frame.iloc[picked["row"].to_numpy()].reset_index(drop=True)
-    original.columns = [f"input_{c}" if c in SCORE_COLUMNS or c == "rank" else c for c in original.columns]
+    original.columns = [
+        f"input_{c}" if c in SCORE_COLUMNS or c == "rank" else c for c in original.columns
+    ]
     worklist = pd.concat([picked, original], axis=1)
     worklist.insert(0, "rank", np.arange(1, len(worklist) + 1))
     return worklist

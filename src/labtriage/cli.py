@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -41,20 +41,34 @@ AssayPath = Annotated[
     Path | None,
     typer.Argument(help="Assay table: .csv .tsv .txt .xlsx .fasta .fa .parquet, optionally .gz."),
 ]
-SequenceCol = Annotated[str | None, typer.Option(help="Column of peptide or DNA sequences.", rich_help_panel="Data")]
-LabelCol = Annotated[str | None, typer.Option(help="Column of class labels.", rich_help_panel="Data")]
+SequenceCol = Annotated[
+    str | None, typer.Option(help="Column of peptide or DNA sequences.", rich_help_panel="Data")
+]
+LabelCol = Annotated[
+    str | None, typer.Option(help="Column of class labels.", rich_help_panel="Data")
+]
 FitnessCol = Annotated[
-    str | None, typer.Option(help="Column of fitness values (use with --threshold).", rich_help_panel="Data")
+    str | None,
+    typer.Option(help="Column of fitness values (use with --threshold).", rich_help_panel="Data"),
 ]
 Threshold = Annotated[
-    str | None, typer.Option(help="VALUE, median, or qN (Nth percentile) on the fitness.", rich_help_panel="Data")
+    str | None,
+    typer.Option(
+        help="VALUE, median, or qN (Nth percentile) on the fitness.", rich_help_panel="Data"
+    ),
 ]
 Positive = Annotated[
-    str, typer.Option(help="Positive class lies above or below the threshold.", rich_help_panel="Data")
+    str,
+    typer.Option(help="Positive class lies above or below the threshold.", rich_help_panel="Data"),
 ]
-Sheet = Annotated[str | None, typer.Option(help="Excel sheet name or 0-based index.", rich_help_panel="Data")]
+Sheet = Annotated[
+    str | None, typer.Option(help="Excel sheet name or 0-based index.", rich_help_panel="Data")
+]
 Invalid = Annotated[
-    str, typer.Option(help="error: stop at invalid sequences; drop: drop and count them.", rich_help_panel="Data")
+    str,
+    typer.Option(
+        help="error: stop at invalid sequences; drop: drop and count them.", rich_help_panel="Data"
+    ),
 ]
 
 
@@ -82,7 +96,11 @@ def _errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         code = 1 if isinstance(err, LabtriageError) else 2
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(code) from None
 
 
@@ -90,7 +108,9 @@ def _console(quiet: bool) -> Console:
     return Console(stderr=True, quiet=quiet)
 
 
-def _read(path: Path | None, **options):
+def _read(path: Path | None, *, folds: int, **options):
+    """Read and validate the assay, including that every class fills ``folds`` folds."""
+    from labtriage.crossval import check_fold_counts
     from labtriage.io import read_assay
 
     if path is None:
@@ -100,7 +120,11 @@ def _read(path: Path | None, **options):
     sheet = options.pop("sheet")
     if sheet is not None and sheet.isdigit():
         sheet = int(sheet)
-    return read_assay(path, sheet=sheet, **options)
+    assay = read_assay(path, sheet=sheet, **options)
+    check_fold_counts(
+        assay.labels, assay.groups, n_folds=folds, classes=assay.classes, source=str(path)
+    )
+    return assay
 
 
 def _make_lstm(*, epochs: int, batch_size: str, device: str, seed: int):
@@ -113,7 +137,9 @@ def _make_lstm(*, epochs: int, batch_size: str, device: str, seed: int):
     batch: int | str = batch_size
     if batch_size != "auto":
         if not batch_size.isdigit() or int(batch_size) < 1:
-            raise ValueError(f"--batch-size must be 'auto' or a positive integer, got {batch_size!r}")
+            raise ValueError(
+                f"--batch-size must be 'auto' or a positive integer, got {batch_size!r}"
+            )
         batch = int(batch_size)
     return LSTMClassifier(epochs=epochs, batch_size=batch, device=device, random_state=seed)
 
@@ -128,9 +154,15 @@ def audit(
     assay: AssayPath = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("labtriage-audit"),
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
-    epochs: Annotated[int, typer.Option(help="Most LSTM epochs per fold (early stopping ends sooner).")] = 40,
-    batch_size: Annotated[str, typer.Option(help="auto (grows with the label noise) or a number.")] = "auto",
-    top: Annotated[int | None, typer.Option(help="Worklist of the K worst rows instead of the flagged ones.")] = None,
+    epochs: Annotated[
+        int, typer.Option(help="Most LSTM epochs per fold (early stopping ends sooner).")
+    ] = 40,
+    batch_size: Annotated[
+        str, typer.Option(help="auto (grows with the label noise) or a number.")
+    ] = "auto",
+    top: Annotated[
+        int | None, typer.Option(help="Worklist of the K worst rows instead of the flagged ones.")
+    ] = None,
     demo: Annotated[bool, typer.Option(help="Audit the bundled example table.")] = False,
     sequence_col: SequenceCol = None,
     label_col: LabelCol = None,
@@ -153,7 +185,12 @@ def audit(
     with _errors(debug):
         from labtriage.audit import audit_assay
         from labtriage.crossval import FoldCache
-        from labtriage.report import FoldProgressBars, check_outputs_free, render_audit
+        from labtriage.report import (
+            FoldProgressBars,
+            check_outputs_free,
+            render_audit,
+            write_audit,
+        )
 
         console = _console(quiet)
         if demo:
@@ -162,16 +199,38 @@ def audit(
         check_outputs_free(outputs.values(), force=force)
         lstm = _make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed)
         t0 = time.perf_counter()
-        data = _read(assay, sequence_col=sequence_col, label_col=label_col, fitness_col=fitness_col,
-                     threshold=threshold, positive=positive, sheet=sheet, invalid=invalid)
-        config = {"folds": folds, "epochs": epochs, "batch_size": batch_size, "top": top,
-                  "seed": seed, "device": device, "lstm": lstm.get_params()}
+        data = _read(
+            assay,
+            folds=folds,
+            sequence_col=sequence_col,
+            label_col=label_col,
+            fitness_col=fitness_col,
+            threshold=threshold,
+            positive=positive,
+            sheet=sheet,
+            invalid=invalid,
+        )
+        read_s = time.perf_counter() - t0
+        config = {
+            "folds": folds,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "top": top,
+            "seed": seed,
+            "device": device,
+            "lstm": lstm.get_params(),
+        }
         cache = FoldCache(out / ".labtriage-cache", _cache_key(data, config))
-        console.print(f"auditing {data.n_rows:,} rows of {assay} ({folds}-fold cross-validation)")
+        console.print(
+            f"auditing {data.n_rows:,} rows of {assay} ({folds}-fold cross-validation)",
+            soft_wrap=True,
+        )
         with FoldProgressBars(console, n_folds=folds, enabled=not quiet) as bars:
-            result = audit_assay(data, lstm=lstm, n_folds=folds, top=top, seed=seed, progress=bars, cache=cache)
-        result.timings = {"read_s": 0.0, **result.timings, "total_s": time.perf_counter() - t0}
-        report = _write_audit(result, data, config, outputs)
+            result = audit_assay(
+                data, lstm=lstm, n_folds=folds, top=top, seed=seed, progress=bars, cache=cache
+            )
+        result.timings = {"read_s": read_s, **result.timings, "total_s": time.perf_counter() - t0}
+        report = write_audit(result, data, config, outputs)
         cache.clear()
         render_audit(Console(quiet=quiet), report, result.worklist)
 
@@ -182,12 +241,16 @@ def estimate_noise_cmd(
     from_scores: Annotated[
         Path | None, typer.Option(help="Reuse an audit's scores.csv instead of retraining.")
     ] = None,
-    repeats: Annotated[int, typer.Option(help="Cross-validation repeats with different seeds.")] = 1,
+    repeats: Annotated[
+        int, typer.Option(help="Cross-validation repeats with different seeds.")
+    ] = 1,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     epochs: Annotated[int, typer.Option(help="Most LSTM epochs per fold.")] = 40,
     batch_size: Annotated[str, typer.Option(help="auto or a number.")] = "auto",
     level: Annotated[float, typer.Option(help="Coverage of the interval.")] = 0.9,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON on stdout.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the estimate as JSON on stdout.")
+    ] = False,
     sequence_col: SequenceCol = None,
     label_col: LabelCol = None,
     fitness_col: FitnessCol = None,
@@ -207,15 +270,28 @@ def estimate_noise_cmd(
         if repeats < 1:
             raise ValueError(f"--repeats must be at least 1, got {repeats}")
         console = _console(quiet or as_json)
+        lstm = _make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed)
         if from_scores is not None:
             labels, probs, classes, groups = _from_scores(from_scores)
         else:
-            data = _read(assay, sequence_col=sequence_col, label_col=label_col, fitness_col=fitness_col,
-                         threshold=threshold, positive=positive, sheet=sheet, invalid=invalid)
-            lstm = _make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed)
+            data = _read(
+                assay,
+                folds=folds,
+                sequence_col=sequence_col,
+                label_col=label_col,
+                fitness_col=fitness_col,
+                threshold=threshold,
+                positive=positive,
+                sheet=sheet,
+                invalid=invalid,
+            )
             labels, classes, groups = data.labels, data.classes, data.groups
-            probs = _repeat_out_of_sample(data, lstm, folds=folds, repeats=repeats, seed=seed, console=console)
-        estimate = estimate_noise(labels, probs, classes=list(classes), groups=groups, level=level, seed=seed)
+            probs = _repeat_out_of_sample(
+                data, lstm, folds=folds, repeats=repeats, seed=seed, console=console
+            )
+        estimate = estimate_noise(
+            labels, probs, classes=list(classes), groups=groups, level=level, seed=seed
+        )
         _print_estimate(estimate.to_dict(), as_json=as_json, quiet=quiet)
 
 
@@ -238,8 +314,10 @@ def simulate(
         check_outputs_free([out], force=force)
         table = simulate_assay(n, length=length, noise=noise, seed=seed)
         text = table.to_csv(index=False)
-        write_atomic(out, text.encode() if str(out).endswith(".gz") is False else _gzip(text))
-        _console(quiet).print(f"wrote {len(table):,} rows to {out} ({int(table['flipped'].sum()):,} labels flipped)")
+        write_atomic(out, _gzip(text) if out.suffix == ".gz" else text)
+        _console(quiet).print(
+            f"wrote {len(table):,} rows to {out} ({int(table['flipped'].sum()):,} labels flipped)"
+        )
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -253,7 +331,9 @@ def _cache_key(data, config: dict) -> dict:
     return {"data": digest.hexdigest(), "config": config, "version": __version__}
 
 
-def _repeat_out_of_sample(data, lstm, *, folds: int, repeats: int, seed: int, console: Console) -> list:
+def _repeat_out_of_sample(
+    data, lstm, *, folds: int, repeats: int, seed: int, console: Console
+) -> list:
     from labtriage.crossval import out_of_sample
     from labtriage.encode import encode_sequences
     from labtriage.report import FoldProgressBars
@@ -263,8 +343,15 @@ def _repeat_out_of_sample(data, lstm, *, folds: int, repeats: int, seed: int, co
     for r in range(repeats):
         console.print(f"cross-validation repeat {r + 1}/{repeats} on {data.n_rows:,} rows")
         with FoldProgressBars(console, n_folds=folds, enabled=not console.quiet) as bars:
-            run = out_of_sample(codes, data.labels, data.groups, lstm=lstm.set_params(random_state=seed + r),
-                                n_folds=folds, seed=seed + r, progress=bars)
+            run = out_of_sample(
+                codes,
+                data.labels,
+                data.groups,
+                lstm=lstm.set_params(random_state=seed + r),
+                n_folds=folds,
+                seed=seed + r,
+                progress=bars,
+            )
         probs.append(run.pred_probs)
     return probs
 
@@ -290,75 +377,6 @@ def _print_estimate(estimate: dict, *, as_json: bool, quiet: bool) -> None:
     Console(quiet=quiet).print(noise_table(estimate))
 
 
-def _write_audit(result, data, config: dict, outputs: dict[str, Path]) -> dict:
-    from labtriage.report import audit_figures, library_versions, render_html, write_csv, write_json, write_atomic
-
-    report = _audit_report(result, data, config, outputs)
-    report["versions"] = library_versions()
-    write_csv(outputs["scores.csv"], result.scores)
-    write_csv(outputs["worklist.csv"], result.worklist)
-    write_json(outputs["report.json"], report)
-    write_atomic(outputs["report.html"], render_html(report, audit_figures(result.scores, report), result.worklist))
-    return report
-
-
-def _audit_report(result, data, config: dict, outputs: dict[str, Path]) -> dict:
-    oos = result.oos
-    counts = {
-        "n_rows": data.n_rows,
-        "n_input_rows": len(data.frame),
-        "n_dropped": len(data.dropped_rows),
-        "n_classes": data.n_classes,
-        "class_counts": {str(c): int((data.labels == k).sum()) for k, c in enumerate(data.classes)},
-        "n_issues": int(result.scores["is_issue"].sum()),
-        "n_worklist": len(result.worklist),
-        "n_replicate_groups": len(data.replicate_groups()),
-        "n_conflicting_groups": len(data.conflicting_groups()),
-    }
-    return {
-        "command": "audit",
-        "input": _input_record(data),
-        "counts": counts,
-        "noise": result.noise.to_dict(),
-        "models": oos.metrics,
-        "blend": {"lstm_weight": oos.lstm_weight},
-        "training": {"first_noise_estimate": oos.first_noise_estimate, "folds": oos.training},
-        "config": config,
-        "timings": result.timings,
-        "outputs": {k: str(v) for k, v in outputs.items()},
-        "notes": _notes(data, oos, counts),
-    }
-
-
-def _input_record(data) -> dict:
-    return {
-        "path": str(data.path),
-        "sequence_col": data.sequence_col,
-        "label_col": data.label_col,
-        "fitness_col": data.fitness_col,
-        "threshold": data.threshold,
-        "threshold_spec": data.threshold_spec,
-        "positive": data.positive,
-        "translated_from_dna": data.translated,
-    }
-
-
-def _notes(data, oos, counts: dict) -> list[str]:
-    notes = []
-    if data.translated:
-        notes.append(f"column '{data.sequence_col}' held DNA: it was translated to protein before training")
-    if counts["n_dropped"]:
-        notes.append(f"{counts['n_dropped']:,} rows with invalid sequences or labels were dropped (--invalid drop)")
-    if counts["n_conflicting_groups"]:
-        notes.append(
-            f"{counts['n_conflicting_groups']:,} sequences occur with different labels: "
-            "they are kept in one fold and feed the replicate noise estimate"
-        )
-    if oos.lstm_weight == 0:
-        notes.append("the LSTM did not improve on the linear baseline here: the scores come from the baseline")
-    return notes
-
-
 def _gzip(text: str) -> bytes:
     import gzip
 
@@ -367,5 +385,3 @@ def _gzip(text: str) -> bytes:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
-
-_ = Callable  # typing re-export guard for linters

@@ -52,7 +52,9 @@ class OutOfSample:
     training: dict[int, dict] = field(default_factory=dict)  # fold -> LSTM batch, epochs
 
 
-def assign_folds(labels: np.ndarray, groups: np.ndarray, *, n_folds: int = 5, seed: int = 0) -> np.ndarray:
+def assign_folds(
+    labels: np.ndarray, groups: np.ndarray, *, n_folds: int = 5, seed: int = 0
+) -> np.ndarray:
     """Fold index of each row: stratified by label, identical sequences kept together.
 
     Sequences seen once are split with ``StratifiedKFold``; repeated sequences with
@@ -69,7 +71,9 @@ def assign_folds(labels: np.ndarray, groups: np.ndarray, *, n_folds: int = 5, se
     single = np.bincount(g)[g] == 1
     folds = np.full(len(labels), -1, dtype=np.int64)
     if single.all() or np.bincount(labels[single]).min(initial=0) >= n_folds:
-        folds[single] = _split(StratifiedKFold(n_folds, shuffle=True, random_state=seed), labels[single])
+        folds[single] = _split(
+            StratifiedKFold(n_folds, shuffle=True, random_state=seed), labels[single]
+        )
         rest = ~single
     else:  # too few singletons of some class to stratify them alone
         rest = np.ones(len(labels), dtype=bool)
@@ -78,16 +82,28 @@ def assign_folds(labels: np.ndarray, groups: np.ndarray, *, n_folds: int = 5, se
     return folds
 
 
-def check_fold_counts(labels: np.ndarray, groups: np.ndarray, *, n_folds: int) -> None:
+def check_fold_counts(
+    labels: np.ndarray,
+    groups: np.ndarray,
+    *,
+    n_folds: int,
+    classes: np.ndarray | None = None,
+    source: str = "the table",
+) -> None:
     """Raise LabelError when a class has fewer distinct sequences than folds."""
     if n_folds < 2:
         raise ValueError(f"--folds must be at least 2, got {n_folds}")
     for cls in np.unique(labels):
         n = len(np.unique(groups[labels == cls]))
         if n < n_folds:
+            name = (
+                repr(classes[cls].item() if hasattr(classes[cls], "item") else classes[cls])
+                if classes is not None
+                else f"index {cls}"
+            )
             raise LabelError(
-                f"class index {cls} has {n} distinct sequences, fewer than --folds {n_folds}: "
-                "lower --folds or add rows of that class"
+                f"class {name} has {n} distinct sequences in {source}, "
+                f"fewer than --folds {n_folds}: lower --folds or add rows of that class"
             )
 
 
@@ -142,7 +158,9 @@ def cross_val_pred_probs(
         test = folds == fold
         stored = cache.load(name, fold) if cache is not None else None
         if stored is None:
-            model = clone(estimator).fit(X[~test], labels[~test], **(fit_params(fold) if fit_params else {}))
+            model = clone(estimator).fit(
+                X[~test], labels[~test], **(fit_params(fold) if fit_params else {})
+            )
             stored = _full_columns(model.predict_proba(X[test]), model.classes_, k)
             if on_fitted is not None:
                 on_fitted(fold, model)
@@ -172,7 +190,13 @@ def out_of_sample(
     """
     folds = assign_folds(labels, groups, n_folds=n_folds, seed=seed)
     baseline = cross_val_pred_probs(
-        make_baseline(seed=seed), codes, labels, folds, name="baseline", progress=progress, cache=cache
+        make_baseline(seed=seed),
+        codes,
+        labels,
+        folds,
+        name="baseline",
+        progress=progress,
+        cache=cache,
     )
     eta = noise_rate_from_joint(estimate_joint(labels, baseline))
     lstm = clone(lstm).set_params(noise_rate=eta)
@@ -186,12 +210,23 @@ def out_of_sample(
 
     def on_fitted(fold: int, model) -> None:
         r = model.train_result_
-        training[fold] = {"batch_size": r.batch_size, "best_epoch": r.best_epoch,
-                          "epochs_run": r.epochs_run, "device": r.device}
+        training[fold] = {
+            "batch_size": r.batch_size,
+            "best_epoch": r.best_epoch,
+            "epochs_run": r.epochs_run,
+            "device": r.device,
+        }
 
     probs = cross_val_pred_probs(
-        lstm, codes, labels, folds, name="lstm", progress=progress, cache=cache,
-        fit_params=fit_params, on_fitted=on_fitted,
+        lstm,
+        codes,
+        labels,
+        folds,
+        name="lstm",
+        progress=progress,
+        cache=cache,
+        fit_params=fit_params,
+        on_fitted=on_fitted,
     )
     weight = blend_weight(probs, baseline, labels)
     blend = weight * probs + (1 - weight) * baseline
@@ -234,7 +269,9 @@ class FoldCache:
 
     def __init__(self, directory: Path, key: dict):
         self.directory = Path(directory)
-        self.key = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.key = hashlib.sha256(
+            json.dumps(key, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
 
     def path(self, name: str, fold: int) -> Path:
         return self.directory / f"{self.key}-{name}-fold{fold}.npy"
@@ -278,7 +315,9 @@ def _split(splitter, labels: np.ndarray, groups: np.ndarray | None = None) -> np
 def _assign_grouped(labels: np.ndarray, groups: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     n_groups = len(np.unique(groups))
     if n_groups >= n_folds:
-        return _split(StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed), labels, groups)
+        return _split(
+            StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed), labels, groups
+        )
     # Fewer repeated sequences than folds: each group goes to a random fold whole.
     _, g = np.unique(groups, return_inverse=True)
     return np.random.default_rng(seed).integers(0, n_folds, size=n_groups)[g]

@@ -1,42 +1,29 @@
-"""Read assay tables and turn them into cleaned sequences with integer labels.
+"""Turn an assay table into cleaned sequences with integer labels.
 
-:func:`read_table` reads CSV, TSV/TXT, Excel, FASTA and Parquet files (each optionally
-gzipped); :func:`read_assay` finds the sequence and label (or fitness) columns, cleans and
-validates the sequences, translates DNA and returns an :class:`Assay`. Bad data raises a
-:class:`~labtriage.exceptions.LabtriageError` whose one-line message names the file, the
-line or column and the fix; bad options raise ``ValueError`` naming the option.
+:func:`read_assay` reads a table with :func:`~labtriage.tables.read_table`, finds the
+sequence and label (or fitness) columns, cleans and validates the sequences, translates
+DNA, turns labels or a fitness threshold into classes and returns an :class:`Assay`. Bad
+data raises a :class:`~labtriage.exceptions.LabtriageError` whose one-line message names
+the file, the line or column and the fix; bad options raise ``ValueError`` naming the option.
 """
 
-import csv
-import gzip
-import io
 import math
 import os
 import re
-import warnings
-import zipfile
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from Bio import SeqIO
 from Bio.Seq import translate
 
 from labtriage.encode import AMINO_ACIDS
-from labtriage.exceptions import ColumnError, InputFileError, LabelError, SequenceError
+from labtriage.exceptions import ColumnError, LabelError, SequenceError
+from labtriage.tables import DNA_NAMES, SEQUENCE_NAMES, quote_names, read_table, table_format
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".xlsx": "xlsx"}
-FORMATS |= {".fasta": "fasta", ".fa": "fasta", ".parquet": "parquet"}
-DNA_NAMES = frozenset({"dna", "nt_seq", "nucleotide_sequence"})
-SEQUENCE_NAMES = DNA_NAMES | {"sequence", "seq", "peptide", "aa_seq", "aa_sequence", "cdr3"}
-SEQUENCE_NAMES |= {"protein", "protein_sequence", "peptide_sequence", "cdrh3"}
+__all__ = ["Assay", "read_assay", "read_table"]  # read_table is re-exported from tables
+
 LABEL_NAMES = frozenset({"label", "labels", "class", "y", "target"})
 FITNESS_NAMES = frozenset({"fitness", "score", "enrichment", "log_enrichment", "activity", "value"})
-# pandas' default missing-value markers, used for every column but the sequence-like ones,
-# where "NA" is a valid dipeptide (Asn-Ala) and must stay a string.
-_PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND"]
-_PANDAS_NA += ["1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 _AMINO = frozenset(AMINO_ACIDS)
 _DNA = frozenset("ACGT")
 _QUANTILE = re.compile(r"q(\d+(?:\.\d*)?)")
@@ -86,198 +73,6 @@ class Assay:
     def replicate_groups(self) -> np.ndarray:
         """Group ids (sorted, int64) holding two or more rows."""
         return np.flatnonzero(np.bincount(self.groups) >= 2).astype(np.int64)
-
-
-def read_table(path: str | os.PathLike, *, sheet: str | int | None = None) -> pd.DataFrame:
-    """Read an assay table into a DataFrame, one row per data row or FASTA record.
-
-    Parameters
-    ----------
-    path : str or path-like
-        ``.csv``, ``.tsv``/``.txt`` (tab), ``.xlsx``, ``.fasta``/``.fa`` or ``.parquet``,
-        each optionally gzipped (``.csv.gz``); the suffix is case-insensitive.
-    sheet : str or int, optional
-        Excel sheet name or 0-based index (a digit string counts as an index); default
-        the first sheet. Only for ``.xlsx``.
-
-    Returns
-    -------
-    pd.DataFrame
-        The table as read. Sequence-like columns (by name) stay strings, so "NA" and
-        leading zeros survive. FASTA gives ``id``, ``sequence`` and one column per
-        ``key=value`` field of the description (numeric when every value is a number).
-
-    Raises
-    ------
-    InputFileError, ColumnError
-        Missing, empty, non-UTF-8 or unreadable file; no data rows; duplicate columns.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputFileError(f"file not found: {path}")
-    fmt, gzipped = _format(path)
-    if sheet is not None and fmt != "xlsx":
-        raise ValueError(f"--sheet applies to .xlsx files only, not to {path}")
-    data = _read_bytes(path, gzipped)
-    if fmt == "xlsx":
-        frame = _read_xlsx(path, data, sheet)
-    elif fmt == "fasta":
-        frame = _read_fasta(path, data)
-    elif fmt == "parquet":
-        frame = _read_parquet(path, data)
-    else:
-        frame = _read_delimited(path, data, "," if fmt == "csv" else "\t")
-    if len(frame) == 0:
-        raise InputFileError(f"{path} has no data rows: add rows below the header")
-    return frame
-
-
-def _format(path: str) -> tuple[str, bool]:
-    name = os.path.basename(path).lower()
-    gzipped = name.endswith(".gz")
-    suffix = os.path.splitext(name.removesuffix(".gz"))[1]
-    if suffix not in FORMATS:
-        accepted = ", ".join(FORMATS)
-        raise InputFileError(
-            f"cannot read {path}: unknown file type {suffix or name!r}; use {accepted} (or .gz)"
-        )
-    return FORMATS[suffix], gzipped
-
-
-def _read_bytes(path: str, gzipped: bool) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        if gzipped:
-            data = gzip.decompress(data)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-        raise InputFileError(f"{path} is not valid gzip ({err}): compress it again") from None
-    except OSError as err:
-        raise InputFileError(f"cannot read {path}: {err.strerror or err}") from None
-    if not data.strip():
-        raise InputFileError(f"{path} is empty: save the table again with its header and rows")
-    return data
-
-
-def _decode(path: str, data: bytes) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        where = f"byte 0x{data[err.start]:02x} at offset {err.start}"
-        line = data[: err.start].count(b"\n") + 1
-        raise InputFileError(
-            f"{path} is not UTF-8 text ({where}, line {line}): "
-            "save it as UTF-8 (CSV UTF-8 in Excel)"
-        ) from None
-    return text.removeprefix("\ufeff")  # Excel's "CSV UTF-8" starts with a byte-order mark
-
-
-def _read_delimited(path: str, data: bytes, sep: str) -> pd.DataFrame:
-    text = _decode(path, data)
-    # pandas renames duplicate names to "x.1", so check the header as written.
-    rows = (row for row in csv.reader(io.StringIO(text), delimiter=sep) if row)
-    header = [name or f"Unnamed: {i}" for i, name in enumerate(next(rows, []))]
-    _check_unique(path, header)
-    with warnings.catch_warnings():
-        # With index_col=False, pandas only warns (and drops fields) on over-long rows.
-        warnings.simplefilter("error", pd.errors.ParserWarning)
-        try:
-            return pd.read_csv(io.StringIO(text), sep=sep, index_col=False, **_na_options(header))
-        except pd.errors.ParserWarning:
-            reason = "some rows have more fields than the header"
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            reason = str(err).strip().splitlines()[0]
-    kind = "comma" if sep == "," else "tab"
-    raise InputFileError(f"cannot parse {path} as {kind}-separated text: {reason}; check quoting")
-
-
-def _na_options(header: list) -> dict:
-    sequence_like = [name for name in header if str(name).strip().lower() in SEQUENCE_NAMES]
-    na_values = {name: [""] if name in sequence_like else _PANDAS_NA for name in header}
-    dtype = dict.fromkeys(sequence_like, str)
-    return {"keep_default_na": False, "na_values": na_values, "dtype": dtype}
-
-
-def _check_unique(path: str, names: list) -> None:
-    duplicated = list(dict.fromkeys(name for i, name in enumerate(names) if name in names[:i]))
-    if duplicated:
-        raise ColumnError(
-            f"duplicate column name {_quoted(duplicated)} in {path}: give every column its own name"
-        )
-
-
-def _read_xlsx(path: str, data: bytes, sheet: str | int | None) -> pd.DataFrame:
-    from openpyxl.utils.exceptions import InvalidFileException  # only needed for Excel
-
-    try:
-        book = pd.ExcelFile(io.BytesIO(data), engine="openpyxl")
-        name = _pick_sheet(path, book.sheet_names, sheet)
-        top = pd.read_excel(book, sheet_name=name, header=None, nrows=1)
-        if top.empty:  # a sheet without any cell: reported as having no data rows
-            return top
-        header = [f"Unnamed: {i}" if pd.isna(v) else v for i, v in enumerate(top.iloc[0])]
-        _check_unique(path, header)
-        return pd.read_excel(book, sheet_name=name, **_na_options(header))
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as err:
-        raise InputFileError(
-            f"cannot read {path} as an Excel workbook ({type(err).__name__}: {err}): "
-            "save it from Excel as .xlsx"
-        ) from None
-
-
-def _pick_sheet(path: str, names: list[str], sheet: str | int | None) -> str:
-    if sheet is None or sheet in names:
-        return names[0] if sheet is None else sheet
-    index = int(sheet) if isinstance(sheet, str) and sheet.strip().isdigit() else sheet
-    if isinstance(index, int) and 0 <= index < len(names):
-        return names[index]
-    raise InputFileError(
-        f"no sheet {sheet!r} in {path} (sheets: {_quoted(names)}): pass one of them to --sheet"
-    )
-
-
-def _read_fasta(path: str, data: bytes) -> pd.DataFrame:
-    try:
-        records = list(SeqIO.parse(io.StringIO(_decode(path, data).lstrip()), "fasta"))
-    except ValueError as err:
-        raise InputFileError(
-            f"cannot read {path} as FASTA ({str(err).splitlines()[0]}): "
-            "each record must start with a '>' line"
-        ) from None
-    frame = pd.DataFrame([_fasta_fields(path, i, record) for i, record in enumerate(records)])
-    for column in frame.columns[2:]:
-        try:
-            frame[column] = pd.to_numeric(frame[column])
-        except (ValueError, TypeError):
-            pass  # some value is not a number: the field stays text
-    return frame
-
-
-def _fasta_fields(path: str, index: int, record) -> dict:
-    fields = {"id": record.id, "sequence": str(record.seq)}
-    for token in record.description.split()[1:]:
-        key, equals, value = token.partition("=")
-        if key in fields and equals:
-            raise ColumnError(
-                f"record {index + 1} ({record.id}) of {path} repeats the field {key!r} "
-                "or uses the name 'id'/'sequence': rename it"
-            )
-        if key and equals:  # free words in a description are not fields
-            fields[key] = value
-    return fields
-
-
-def _read_parquet(path: str, data: bytes) -> pd.DataFrame:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise InputFileError(f"reading {path} needs pyarrow: pip install pyarrow") from None
-    try:
-        names = pq.read_schema(io.BytesIO(data)).names
-    except (OSError, ValueError) as err:  # pyarrow.lib.ArrowInvalid is a ValueError
-        raise InputFileError(f"cannot read {path} as Parquet ({err}): write it again") from None
-    _check_unique(path, names)  # pandas fails obscurely on duplicate Parquet columns
-    return pd.read_parquet(io.BytesIO(data), engine="pyarrow")
 
 
 def read_assay(
@@ -381,7 +176,7 @@ def _sequence_column(frame: pd.DataFrame, path: str, name: str | None) -> str:
     found = _detect(frame, path, SEQUENCE_NAMES, "sequence", "--sequence-col")
     if found is None:
         raise ColumnError(
-            f"no sequence column in {path} (columns: {_quoted(frame.columns)}): "
+            f"no sequence column in {path} (columns: {quote_names(frame.columns)}): "
             "name it 'sequence' or pass --sequence-col"
         )
     return found
@@ -399,7 +194,7 @@ def _label_columns(frame, path, label_col, fitness_col, has_threshold) -> tuple:
     fitness = _detect(frame, path, FITNESS_NAMES, "fitness", "--fitness-col")
     if has_threshold and fitness is not None:
         return None, fitness
-    columns = f"(columns: {_quoted(frame.columns)})"
+    columns = f"(columns: {quote_names(frame.columns)})"
     if has_threshold:
         hint = "name it 'fitness' or pass --fitness-col"
         raise ColumnError(
@@ -416,7 +211,7 @@ def _label_columns(frame, path, label_col, fitness_col, has_threshold) -> tuple:
 
 def _existing(frame: pd.DataFrame, path: str, name: str, option: str) -> str:
     if name not in frame.columns:
-        columns = _quoted(frame.columns)
+        columns = quote_names(frame.columns)
         raise ColumnError(f"no column {name!r} in {path} for {option} (columns: {columns})")
     return name
 
@@ -424,7 +219,7 @@ def _existing(frame: pd.DataFrame, path: str, name: str, option: str) -> str:
 def _detect(frame: pd.DataFrame, path: str, names: frozenset, what: str, option: str):
     found = [c for c in frame.columns if str(c).strip().lower() in names]
     if len(found) > 1:
-        raise ColumnError(f"several {what} columns in {path}: {_quoted(found)}: pass {option}")
+        raise ColumnError(f"several {what} columns in {path}: {quote_names(found)}: pass {option}")
     return found[0] if found else None
 
 
@@ -487,7 +282,7 @@ def _keep_rows(path, seq_col, problems: dict, target_problems: dict, n_rows: int
     keep[list(problems)] = False
     if not problems or (invalid == "drop" and keep.any()):
         return keep
-    fmt = _format(path)[0]
+    fmt = table_format(path)[0]
     shown = [f"{_where(fmt, row)}: {' and '.join(problems[row])}" for row in sorted(problems)]
     details = "; ".join(shown[:_SHOWN])
     details += f"; and {len(shown) - _SHOWN} more" if len(shown) > _SHOWN else ""
@@ -543,7 +338,3 @@ def _split(fitness, cut, spec, positive, column, path) -> tuple[np.ndarray, np.n
 
 def _show(seq: str) -> str:
     return repr(seq if len(seq) <= 30 else seq[:27] + "...")
-
-
-def _quoted(names) -> str:
-    return ", ".join(repr(str(name)) for name in names)

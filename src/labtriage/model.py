@@ -185,7 +185,9 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
                 self.noise_rate or 0.0, n_classes=len(self.classes_), n_train=n_train
             )
         if isinstance(self.batch_size, str) or int(self.batch_size) < 1:
-            raise ValueError(f"batch_size must be 'auto' or a positive int, got {self.batch_size!r}")
+            raise ValueError(
+                f"batch_size must be 'auto' or a positive int, got {self.batch_size!r}"
+            )
         return int(self.batch_size)
 
 

@@ -95,7 +95,11 @@ def inject_label_noise(
         raise ValueError(f"rate must lie in [0, 1], got {rate}")
     rng = np.random.default_rng(seed)
     flipped = np.zeros(len(labels), dtype=bool)
-    strata = [np.arange(len(labels))] if rates is None else [np.flatnonzero(labels == c) for c in range(k)]
+    strata = (
+        [np.arange(len(labels))]
+        if rates is None
+        else [np.flatnonzero(labels == c) for c in range(k)]
+    )
     for i, rows in enumerate(strata):
         r = float(rate) if rates is None else float(rates[i])
         flipped[rng.choice(rows, size=round(r * len(rows)), replace=False)] = True
@@ -169,9 +173,9 @@ def estimate_noise(
         level=level,
         flip_rates=flip_rates_from_joint(np.mean(joints, axis=0), classes),
         method=METHOD,
-        replicates=None if groups is None else estimate_replicate_noise(
-            labels, groups, level=level, n_boot=n_boot, seed=seed
-        ),
+        replicates=None
+        if groups is None
+        else estimate_replicate_noise(labels, groups, level=level, n_boot=n_boot, seed=seed),
         n_rows=len(labels),
         n_repeats=len(repeats),
     )

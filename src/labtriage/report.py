@@ -26,6 +26,11 @@ from rich.table import Table
 
 from labtriage.exceptions import OutputExistsError
 
+_CSS = (
+    "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse}"
+    "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+)
 LIBRARIES = ("labtriage", "torch", "cleanlab", "scikit-learn", "numpy", "pandas", "biopython")
 
 
@@ -48,7 +53,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as f:
+        with os.fdopen(
+            fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})
+        ) as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -59,7 +66,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Atomic CSV, no index, ``true``/``false`` for booleans (spreadsheets read both)."""
     out = frame.copy()
-    for col in out.columns[out.dtypes == bool]:
+    for col in out.select_dtypes(include="bool").columns:
         out[col] = out[col].map({True: "true", False: "false"})
     write_atomic(path, out.to_csv(index=False))
 
@@ -86,6 +93,88 @@ def _json_default(obj):
     if hasattr(obj, "item"):
         return obj.item()
     return str(obj)
+
+
+# --- the audit's outputs ---------------------------------------------------------------
+
+
+def write_audit(result, data, config: dict, outputs: dict[str, Path]) -> dict:
+    """Write scores.csv, worklist.csv, report.json and report.html; return the report."""
+    report = _audit_report(result, data, config, outputs)
+    report["versions"] = library_versions()
+    write_csv(outputs["scores.csv"], result.scores)
+    write_csv(outputs["worklist.csv"], result.worklist)
+    write_json(outputs["report.json"], report)
+    write_atomic(
+        outputs["report.html"],
+        render_html(report, audit_figures(result.scores, report), result.worklist),
+    )
+    return report
+
+
+def _audit_report(result, data, config: dict, outputs: dict[str, Path]) -> dict:
+    oos = result.oos
+    counts = {
+        "n_rows": data.n_rows,
+        "n_input_rows": len(data.frame),
+        "n_dropped": len(data.dropped_rows),
+        "n_classes": data.n_classes,
+        "class_counts": {str(c): int((data.labels == k).sum()) for k, c in enumerate(data.classes)},
+        "n_issues": int(result.scores["is_issue"].sum()),
+        "n_worklist": len(result.worklist),
+        "n_replicate_groups": len(data.replicate_groups()),
+        "n_conflicting_groups": len(data.conflicting_groups()),
+    }
+    return {
+        "command": "audit",
+        "input": _input_record(data),
+        "counts": counts,
+        "noise": result.noise.to_dict(),
+        "models": oos.metrics,
+        "blend": {"lstm_weight": oos.lstm_weight},
+        "training": {"first_noise_estimate": oos.first_noise_estimate, "folds": oos.training},
+        "config": config,
+        "timings": result.timings,
+        "outputs": {k: str(v) for k, v in outputs.items()},
+        "notes": _notes(data, oos, counts),
+    }
+
+
+def _input_record(data) -> dict:
+    return {
+        "path": str(data.path),
+        "sequence_col": data.sequence_col,
+        "label_col": data.label_col,
+        "fitness_col": data.fitness_col,
+        "threshold": data.threshold,
+        "threshold_spec": data.threshold_spec,
+        "positive": data.positive,
+        "translated_from_dna": data.translated,
+    }
+
+
+def _notes(data, oos, counts: dict) -> list[str]:
+    notes = []
+    if data.translated:
+        notes.append(
+            f"column '{data.sequence_col}' held DNA: it was translated to protein before training"
+        )
+    if counts["n_dropped"]:
+        notes.append(
+            f"{counts['n_dropped']:,} rows with invalid sequences or labels were dropped "
+            "(--invalid drop)"
+        )
+    if counts["n_conflicting_groups"]:
+        notes.append(
+            f"{counts['n_conflicting_groups']:,} sequences occur with different labels: "
+            "they are kept in one fold and feed the replicate noise estimate"
+        )
+    if oos.lstm_weight == 0:
+        notes.append(
+            "the LSTM did not improve on the linear baseline here: "
+            "the scores come from the baseline"
+        )
+    return notes
 
 
 # --- progress ------------------------------------------------------------------------
@@ -118,7 +207,9 @@ class FoldProgressBars:
         self.progress.__exit__(*exc)
 
     def fold_started(self, model: str, fold: int, total: int) -> None:
-        self.tasks[(model, fold)] = self.progress.add_task(f"{model} fold {fold + 1}/{self.n_folds}", total=total)
+        self.tasks[(model, fold)] = self.progress.add_task(
+            f"{model} fold {fold + 1}/{self.n_folds}", total=total
+        )
 
     def advance(self, model: str, fold: int) -> None:
         self.progress.advance(self.tasks[(model, fold)])
@@ -133,7 +224,11 @@ class FoldProgressBars:
         if (model, fold) not in self.tasks:  # resumed from the fold cache
             self.fold_started(model, fold, 1)
         task = self.tasks[(model, fold)]
-        self.progress.update(task, total=self.progress.tasks[task].completed or 1, completed=self.progress.tasks[task].completed or 1)
+        self.progress.update(
+            task,
+            total=self.progress.tasks[task].completed or 1,
+            completed=self.progress.tasks[task].completed or 1,
+        )
 
 
 # --- console -------------------------------------------------------------------------
@@ -143,16 +238,24 @@ def noise_table(estimate: dict) -> Table:
     """The noise estimate, its interval, flip rates and the replicate estimate."""
     table = Table(title="Label noise", show_header=False, title_justify="left")
     lo, hi = estimate["interval"]
-    table.add_row("noise rate", f"{estimate['noise_rate']:.3f}  [{lo:.3f}, {hi:.3f}] ({estimate['level']:.0%} interval)")
+    table.add_row(
+        "noise rate",
+        f"{estimate['noise_rate']:.3f}  [{lo:.3f}, {hi:.3f}] ({estimate['level']:.0%} interval)",
+    )
     for name, rate in estimate["flip_rates"].items():
         table.add_row(f"flip {name}", f"{rate:.3f}")
-    table.add_row("method", f"{estimate['method']} on {estimate['n_rows']:,} rows, {estimate['n_repeats']} CV repeat(s)")
+    table.add_row(
+        "method",
+        f"{estimate['method']} on {estimate['n_rows']:,} rows, "
+        f"{estimate['n_repeats']} CV repeat(s)",
+    )
     rep = estimate.get("replicates")
     if rep:
         table.add_row(
             "replicates",
             f"{rep['noise_rate']:.3f}  [{rep['interval'][0]:.3f}, {rep['interval'][1]:.3f}] "
-            f"from {rep['n_groups']:,} repeated sequences ({rep['disagreement']:.1%} of pairs disagree)",
+            f"from {rep['n_groups']:,} repeated sequences "
+            f"({rep['disagreement']:.1%} of pairs disagree)",
         )
     else:
         table.add_row("replicates", "none: no sequence is measured twice")
@@ -161,7 +264,9 @@ def noise_table(estimate: dict) -> Table:
 
 def models_table(metrics: dict, weight: float) -> Table:
     """Out-of-sample log-loss and accuracy (against the given labels) of each model."""
-    table = Table(title="Out-of-sample models (scored against the given labels)", title_justify="left")
+    table = Table(
+        title="Out-of-sample models (scored against the given labels)", title_justify="left"
+    )
     for col in ("model", "log-loss", "accuracy"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for name, m in metrics.items():
@@ -172,7 +277,10 @@ def models_table(metrics: dict, weight: float) -> Table:
 
 def worklist_table(worklist: pd.DataFrame, *, n: int = 10) -> Table:
     """The first ``n`` rows of the worklist."""
-    table = Table(title=f"Most suspect labels (first {min(n, len(worklist))} of {len(worklist):,})", title_justify="left")
+    table = Table(
+        title=f"Most suspect labels (first {min(n, len(worklist))} of {len(worklist):,})",
+        title_justify="left",
+    )
     cols = ["rank", "row", "sequence", "label", "suggested_label", "p_label", "quality"]
     for col in cols:
         table.add_column(col, justify="right" if col not in ("sequence",) else "left")
@@ -215,7 +323,11 @@ def audit_figures(scores: pd.DataFrame, report: dict) -> dict[str, str]:
     bins = [i / 40 for i in range(41)]
     ax.hist(scores.loc[~scores["is_issue"], "quality"], bins=bins, color="#4c72b0", label="kept")
     ax.hist(scores.loc[scores["is_issue"], "quality"], bins=bins, color="#dd4444", label="flagged")
-    ax.set(xlabel="label quality (out-of-sample probability of the given label)", ylabel="rows", yscale="log")
+    ax.set(
+        xlabel="label quality (out-of-sample probability of the given label)",
+        ylabel="rows",
+        yscale="log",
+    )
     ax.legend(frameon=False)
     figures["Label quality of every row"] = _png(fig)
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -240,12 +352,14 @@ def render_html(report: dict, figures: dict[str, str], worklist: pd.DataFrame) -
     )
     notes = "".join(f"<li>{html.escape(x)}</li>" for x in report["notes"])
     top = worklist.head(50).to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>labtriage audit</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}}
-table{{border-collapse:collapse}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}</style>
-</head><body><h1>labtriage audit of {html.escape(report['input']['path'])}</h1>
-<p><b>{c['n_rows']:,}</b> rows, {c['n_classes']} classes; <b>{c['n_issues']:,}</b> flagged as likely mislabeled.</p>
-<p>Estimated noise rate <b>{n['noise_rate']:.3f}</b> ({n['level']:.0%} interval {n['interval'][0]:.3f} to {n['interval'][1]:.3f}).
+    head = f"<meta charset='utf-8'><title>labtriage audit</title><style>{_CSS}</style>"
+    path = html.escape(report["input"]["path"])
+    return f"""<!doctype html><html><head>{head}</head><body>
+<h1>labtriage audit of {path}</h1>
+<p><b>{c["n_rows"]:,}</b> rows, {c["n_classes"]} classes;
+<b>{c["n_issues"]:,}</b> flagged as likely mislabeled.</p>
+<p>Estimated noise rate <b>{n["noise_rate"]:.3f}</b>
+({n["level"]:.0%} interval {n["interval"][0]:.3f} to {n["interval"][1]:.3f}).
 A weak model inflates this estimate: read it beside the models' out-of-sample quality below.</p>
 <ul>{notes}</ul>
 <h2>Models</h2><table><tr><th>model</th><th>log-loss</th><th>accuracy</th></tr>{rows}</table>

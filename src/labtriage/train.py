@@ -59,7 +59,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available: use auto or cpu")
+        raise ValueError(
+            "--device cuda was asked for but no CUDA device is available: use auto or cpu"
+        )
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)

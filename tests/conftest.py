@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny seeded data so the default run stays fast on two CPU cores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labtriage.simulate import simulate_assay
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def small_table() -> pd.DataFrame:
+    """800 simulated 8-mers with 15 % flips (columns sequence, label, true_label, flipped)."""
+    return simulate_assay(800, length=8, noise=0.15, seed=3)
+
+
+@pytest.fixture
+def small_csv(tmp_path, small_table):
+    """``small_table`` with plate/well columns, written as CSV."""
+    table = small_table.assign(
+        plate=[f"P{i // 96 + 1}" for i in range(len(small_table))],
+        well=[f"W{i % 96:02d}" for i in range(len(small_table))],
+    )
+    path = tmp_path / "assay.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def quick_lstm():
+    """An LSTM small and short enough for unit tests (seconds, not minutes)."""
+    from labtriage.model import LSTMClassifier
+
+    return LSTMClassifier(embed_dim=8, hidden_dim=8, epochs=3, device="cpu", random_state=0)
+
+
+@pytest.fixture
+def separable_probs():
+    """Labels with known flips and out-of-sample probabilities that see the truth."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, size=4000)
+    from labtriage.noise import inject_label_noise
+
+    labels, flipped = inject_label_noise(truth, 0.2, seed=1)
+    p1 = np.where(truth == 1, 0.8, 0.2) + rng.normal(0, 0.05, size=len(truth))
+    p1 = np.clip(p1, 0.01, 0.99)
+    return labels, np.column_stack([1 - p1, p1]), flipped

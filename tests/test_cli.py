@@ -1,0 +1,87 @@
+"""The command line through CliRunner: happy paths and the output contract."""
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from labtriage.audit import SCORE_COLUMNS
+from labtriage.cli import app
+
+runner = CliRunner()
+FAST = ["--folds", "3", "--epochs", "2", "--quiet"]
+
+
+def test_audit_writes_the_contracted_outputs(tmp_path, small_csv):
+    before = small_csv.read_bytes()
+    out = tmp_path / "audit"
+    result = runner.invoke(app, ["audit", str(small_csv), "--out", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "report.html",
+        "report.json",
+        "scores.csv",
+        "worklist.csv",
+    ]
+    assert small_csv.read_bytes() == before  # input untouched
+    scores = pd.read_csv(out / "scores.csv")
+    assert list(scores.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
+    assert scores["row"].tolist() == list(range(len(scores)))
+    worklist = pd.read_csv(out / "worklist.csv")
+    assert {"plate", "well", "true_label", "flipped"} <= set(worklist.columns)
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"]["n_rows"] == len(scores)
+    assert report["config"]["folds"] == 3 and report["config"]["seed"] == 0
+    assert set(report["models"]) == {"lstm", "baseline", "blend"}
+    assert "torch" in report["versions"]
+    assert "<img" in (out / "report.html").read_text()
+
+
+def test_audit_top_k_and_force(tmp_path, small_csv):
+    out = tmp_path / "audit"
+    args = ["audit", str(small_csv), "--out", str(out), "--top", "5", *FAST]
+    assert runner.invoke(app, args).exit_code == 0
+    assert len(pd.read_csv(out / "worklist.csv")) == 5
+    assert runner.invoke(app, args).exit_code == 2  # refuses to overwrite
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_audit_is_reproducible_for_a_seed(tmp_path, small_csv):
+    for name in ("a", "b"):
+        runner.invoke(app, ["audit", str(small_csv), "--out", str(tmp_path / name), *FAST])
+    a = pd.read_csv(tmp_path / "a" / "scores.csv")
+    b = pd.read_csv(tmp_path / "b" / "scores.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_estimate_noise_json(small_csv):
+    result = runner.invoke(
+        app, ["estimate-noise", str(small_csv), "--json", "--folds", "3", "--epochs", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["method"] == "confident-joint" and out["n_rows"] == 800
+    assert out["replicates"] is None
+    lo, hi = out["interval"]
+    assert lo <= out["noise_rate"] <= hi
+
+
+def test_simulate_writes_a_readable_table(tmp_path):
+    out = tmp_path / "sim.csv"
+    result = runner.invoke(
+        app, ["simulate", str(out), "--n", "300", "--length", "9", "--noise", "0.1"]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == 300 and table["flipped"].sum() == 30
+    gz = tmp_path / "sim.csv.gz"
+    assert runner.invoke(app, ["simulate", str(gz), "--n", "50"]).exit_code == 0
+    assert len(pd.read_csv(gz)) == 50
+
+
+def test_demo_table_ships_in_the_package():
+    from labtriage.cli import demo_path
+
+    table = pd.read_csv(demo_path())
+    assert {"sequence", "label", "plate", "well"} <= set(table.columns)
+    assert len(table) >= 5000

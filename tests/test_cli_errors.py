@@ -1,0 +1,246 @@
+"""Bad input through the CLI: one readable line, the right exit code, no model trained.
+
+Bad data exits 1 and bad usage exits 2 (see ``cli._errors``). Every case here must fail
+before any fold is fitted: the ``no_training`` fixture makes fitting an error, so a case
+that slips through fails at once instead of running an audit.
+"""
+
+import pytest
+from typer.testing import CliRunner
+
+from labtriage import crossval
+from labtriage.cli import app
+from labtriage.exceptions import ColumnError
+
+CSV = "sequence,label\nACD,1\nEFG,0\nHIK,0\n"
+FITNESS = "sequence,fitness\nACD,0.1\nEFG,0.5\nHIK,0.9\nLMN,1.3\n"
+READING_COMMANDS = ["audit", "estimate-noise"]
+
+
+class TrainingStartedError(AssertionError):
+    """A bad input got past every check and reached model fitting."""
+
+
+@pytest.fixture(autouse=True)
+def no_training(monkeypatch):
+    """Fitting any fold raises: each case must fail before training."""
+
+    def refuse(*args, **kwargs):
+        raise TrainingStartedError("cross-validation started: the bad input was not caught")
+
+    monkeypatch.setattr(crossval, "cross_val_pred_probs", refuse)
+
+
+def write(tmp_path, content, name="a.csv"):
+    """Write text or bytes to tmp_path/name and return the path."""
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+def invoke(*args):
+    """Run ``labtriage ARGS`` in-process; stdout and stderr both land in result.output."""
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def read(command, path, tmp_path, *options):
+    """Run a command that reads ``path``: audit (with --out) or estimate-noise."""
+    out = ["--out", tmp_path / "out"] if command == "audit" else []
+    return invoke(command, path, *out, *options)
+
+
+def check_error(result, code, *parts):
+    """Exit ``code`` with one line on the output that contains every one of ``parts``."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # handled, not a crash
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    for part in parts:
+        assert str(part) in lines[0], (part, lines[0])
+    return lines[0]
+
+
+# --- unreadable files ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_missing_file(tmp_path, command):
+    path = tmp_path / "nope.csv"
+    check_error(read(command, path, tmp_path), 2, "file not found", path)
+
+
+def test_empty_file(tmp_path):
+    path = write(tmp_path, "")
+    check_error(read("audit", path, tmp_path), 1, path, "is empty")
+
+
+def test_header_only_file(tmp_path):
+    path = write(tmp_path, "sequence,label\n")
+    check_error(read("audit", path, tmp_path), 1, path, "no data rows")
+
+
+def test_unknown_suffix(tmp_path):
+    path = write(tmp_path, CSV, "a.json")
+    check_error(read("audit", path, tmp_path), 1, path, "'.json'", ".csv")
+
+
+def test_xlsx_that_is_really_text(tmp_path):
+    path = write(tmp_path, CSV, "a.xlsx")
+    check_error(read("audit", path, tmp_path), 1, path, "Excel workbook")
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_not_utf8(tmp_path, command):
+    path = write(tmp_path, b"sequence,label\nACD\xe9,1\nEFG,0\n")
+    check_error(read(command, path, tmp_path), 1, path, "not UTF-8", "line 2")
+
+
+def test_duplicate_column_names(tmp_path):
+    path = write(tmp_path, "sequence,label,label\nACD,1,0\nEFG,0,1\n")
+    check_error(read("audit", path, tmp_path), 1, path, "duplicate column name 'label'")
+
+
+# --- columns and labels -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_missing_column(tmp_path, command):
+    path = write(tmp_path, CSV)
+    result = read(command, path, tmp_path, "--label-col", "nope")
+    check_error(result, 1, path, "'nope'", "--label-col", "'sequence', 'label'")
+
+
+def test_ambiguous_columns(tmp_path):
+    path = write(tmp_path, "sequence,peptide,label\nACD,ACD,1\nEFG,EFG,0\n")
+    result = read("audit", path, tmp_path)
+    check_error(result, 1, path, "'sequence', 'peptide'", "--sequence-col")
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_single_class(tmp_path, command):
+    path = write(tmp_path, "sequence,label\nACD,1\nEFG,1\n")
+    check_error(read(command, path, tmp_path), 1, path, "only one class", "'label'")
+
+
+def test_too_few_rows_per_class_for_the_folds(tmp_path):
+    rows = [f"{seq},0" for seq in ["ACD", "EFG", "HIK", "LMN", "PQR", "STV"]]
+    rows += [f"{seq},1" for seq in ["WYA", "CDE", "FGH"]]
+    path = write(tmp_path, "sequence,label\n" + "\n".join(rows) + "\n")
+    result = read("audit", path, tmp_path, "--folds", 5, "--quiet")
+    check_error(result, 1, "3 distinct sequences", "--folds 5")
+
+
+def test_too_few_rows_for_the_folds_is_the_only_line(tmp_path):
+    path = write(tmp_path, "sequence,label\nACD,0\nEFG,0\nHIK,0\nLMN,1\nPQR,1\n")
+    check_error(read("audit", path, tmp_path, "--folds", 3), 1, "--folds 3")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"), [("", "no fitness value"), ("high", "fitness 'high'")]
+)
+def test_unusable_fitness(tmp_path, value, problem):
+    path = write(tmp_path, FITNESS.replace("0.5", value))
+    result = read("audit", path, tmp_path, "--threshold", "median")
+    check_error(result, 1, path, "line 3 (row 1)", problem, "'fitness'", "--invalid drop")
+
+
+def test_threshold_puts_every_row_in_one_class(tmp_path):
+    path = write(tmp_path, FITNESS)
+    result = read("estimate-noise", path, tmp_path, "--threshold", 5)
+    check_error(result, 1, path, "one class", "0.1 to 1.3", "'fitness'")
+
+
+# --- sequences ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", ["X", "*", "-", "7"])
+def test_invalid_character(tmp_path, char):
+    path = write(tmp_path, f"sequence,label\nACD,1\nA{char}D,0\nEFG,0\n")
+    result = read("audit", path, tmp_path)
+    check_error(result, 1, path, "line 3 (row 1)", f"'A{char}D' has '{char}'", "'sequence'")
+
+
+def test_empty_sequence(tmp_path):
+    path = write(tmp_path, "sequence,label\nACD,1\n ,0\nEFG,0\n")
+    check_error(read("audit", path, tmp_path), 1, path, "line 3 (row 1)", "sequence is empty")
+
+
+# --- markup in names ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["fitness [a.u.]", "[/nope]"])
+def test_brackets_in_a_column_name_are_shown(tmp_path, name):
+    path = write(tmp_path, CSV)
+    result = read("audit", path, tmp_path, "--label-col", name)
+    check_error(result, 1, path, repr(name), "--label-col")
+
+
+# --- options ------------------------------------------------------------------------------
+
+
+def test_device_cuda_without_cuda(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    result = read("audit", write(tmp_path, CSV), tmp_path, "--device", "cuda")
+    check_error(result, 2, "--device cuda", "no CUDA device")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "parts"),
+    [("--batch-size", "abc", ["--batch-size", "'abc'"]), ("--epochs", 0, ["--epochs", "got 0"])],
+)
+def test_bad_training_option(tmp_path, option, value, parts):
+    result = read("audit", write(tmp_path, CSV), tmp_path, option, value)
+    check_error(result, 2, *parts)
+
+
+def test_existing_outputs_need_force(tmp_path):
+    scores = tmp_path / "out" / "scores.csv"
+    scores.parent.mkdir()
+    scores.write_text("keep me\n")
+    result = read("audit", write(tmp_path, CSV), tmp_path)
+    check_error(result, 2, scores, "already exists", "--force")
+    assert scores.read_text() == "keep me\n"
+
+
+def test_from_scores_needs_a_scores_file(tmp_path):
+    path = write(tmp_path, CSV, "scores.csv")
+    result = invoke("estimate-noise", "--from-scores", path)
+    check_error(result, 1, path, "not an audit scores.csv")
+
+
+def test_simulate_needs_force_to_overwrite(tmp_path):
+    path = write(tmp_path, "keep me\n", "sim.csv")
+    options = ["--n", 40, "--length", 6, "--quiet"]
+    check_error(invoke("simulate", path, *options), 2, path, "--force")
+    assert path.read_text() == "keep me\n"
+    result = invoke("simulate", path, *options, "--force")
+    assert result.exit_code == 0, result.output
+    assert path.read_text().startswith("sequence,label,true_label,flipped\n")
+    assert len(path.read_text().splitlines()) == 41
+
+
+# --- debug and help -----------------------------------------------------------------------
+
+
+def test_debug_lets_the_exception_through(tmp_path):
+    result = read("audit", write(tmp_path, CSV), tmp_path, "--label-col", "nope", "--debug")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ColumnError)
+    assert result.exc_info[2] is not None  # the traceback a terminal would show
+    assert "error: " not in result.output
+
+
+def test_help():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("audit", "estimate-noise", "simulate"):
+        assert command in result.output
+    result = invoke("audit", "--help")
+    assert result.exit_code == 0
+    for option in ("--out", "--folds", "--label-col", "--threshold", "--force", "--debug"):
+        assert option in result.output

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from labtriage.crossval import (
+    FoldCache,
+    assign_folds,
+    blend_weight,
+    cross_val_pred_probs,
+    make_baseline,
+    out_of_sample,
+)
+from labtriage.encode import encode_sequences
+from labtriage.exceptions import LabelError
+
+
+def test_folds_keep_identical_sequences_together_and_stratify():
+    rng = np.random.default_rng(0)
+    groups = np.concatenate([np.arange(900), np.repeat(np.arange(900, 1000), 3)])
+    labels = rng.integers(0, 2, size=len(groups))
+    folds = assign_folds(labels, groups, n_folds=5, seed=0)
+    for g in np.unique(groups):
+        assert len(np.unique(folds[groups == g])) == 1
+    assert set(folds) == set(range(5))
+    shares = [labels[folds == f].mean() for f in range(5)]
+    assert max(shares) - min(shares) < 0.08
+
+
+def test_folds_are_seeded():
+    labels = np.arange(200) % 2
+    groups = np.arange(200)
+    assert np.array_equal(
+        assign_folds(labels, groups, seed=1), assign_folds(labels, groups, seed=1)
+    )
+    assert not np.array_equal(
+        assign_folds(labels, groups, seed=1), assign_folds(labels, groups, seed=2)
+    )
+
+
+def test_too_few_sequences_per_class_is_bad_data():
+    labels = np.array([0] * 20 + [1] * 3)
+    with pytest.raises(LabelError, match="--folds 5"):
+        assign_folds(labels, np.arange(23), n_folds=5)
+
+
+def test_baseline_out_of_sample_beats_chance(small_table):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    labels = small_table["label"].to_numpy()
+    folds = assign_folds(labels, np.arange(len(labels)), n_folds=3)
+    probs = cross_val_pred_probs(make_baseline(), codes, labels, folds)
+    assert probs.shape == (len(labels), 2)
+    assert np.allclose(probs.sum(1), 1)
+    assert (probs.argmax(1) == small_table["true_label"]).mean() > 0.7
+
+
+def test_blend_weight_picks_the_better_model():
+    labels = np.array([0, 1] * 50)
+    good = np.where(labels[:, None] == [0, 1], 0.9, 0.1)
+    bad = np.full_like(good, 0.5)
+    assert blend_weight(good, bad, labels) == 1.0
+    assert blend_weight(bad, good, labels) == 0.0
+
+
+def test_fold_cache_resumes(tmp_path, small_table):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    labels = small_table["label"].to_numpy()
+    folds = assign_folds(labels, np.arange(len(labels)), n_folds=3)
+    cache = FoldCache(tmp_path / "cache", {"k": 1})
+    first = cross_val_pred_probs(make_baseline(), codes, labels, folds, name="b", cache=cache)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 3
+
+    class Exploding:
+        def get_params(self, deep=False):
+            return {}
+
+        def fit(self, *a, **k):
+            raise AssertionError("a cached fold was refitted")
+
+    again = cross_val_pred_probs(Exploding(), codes, labels, folds, name="b", cache=cache)
+    assert np.array_equal(first, again)
+    assert FoldCache(tmp_path / "cache", {"k": 2}).load("b", 0) is None
+    cache.clear()
+    assert not (tmp_path / "cache").exists()
+
+
+def test_out_of_sample_reports_every_model(small_table, quick_lstm):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    labels = small_table["label"].to_numpy()
+    oos = out_of_sample(codes, labels, np.arange(len(labels)), lstm=quick_lstm, n_folds=3)
+    assert set(oos.metrics) == {"lstm", "baseline", "blend"}
+    assert 0 <= oos.lstm_weight <= 1
+    assert (
+        oos.metrics["blend"]["log_loss"]
+        <= min(oos.metrics["lstm"]["log_loss"], oos.metrics["baseline"]["log_loss"]) + 1e-9
+    )
+    assert 0 < oos.first_noise_estimate < 0.5
+    assert sorted(oos.training) == [0, 1, 2]

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from labtriage.encode import encode_sequences
+from labtriage.model import LSTMClassifier, LSTMNet
+
+
+def test_sklearn_contract(small_table, quick_lstm):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    y = np.where(small_table["label"].to_numpy() == 1, "binder", "non-binder")
+    model = clone(quick_lstm).fit(codes, y)
+    assert list(model.classes_) == ["binder", "non-binder"]
+    probs = model.predict_proba(codes[:10])
+    assert probs.shape == (10, 2) and np.allclose(probs.sum(1), 1)
+    assert set(model.predict(codes[:10])) <= {"binder", "non-binder"}
+    assert quick_lstm.get_params()["hidden_dim"] == 8
+
+
+def test_fit_is_deterministic_and_leaves_global_rng_alone(small_table, quick_lstm):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    y = small_table["label"].to_numpy()
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = clone(quick_lstm).fit(codes, y).predict_proba(codes[:50])
+    after = torch.rand(1)
+    b = clone(quick_lstm).fit(codes, y).predict_proba(codes[:50])
+    assert np.array_equal(a, b)
+    assert torch.equal(before, after)
+
+
+def test_learns_a_simple_rule():
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACDEFGHIKL"), 6)) for _ in range(1500)]
+    y = np.array([s[2] in "ACDEF" for s in seqs], dtype=int)
+    model = LSTMClassifier(hidden_dim=16, epochs=15, device="cpu").fit(encode_sequences(seqs), y)
+    assert (model.predict(encode_sequences(seqs)) == y).mean() > 0.95
+
+
+def test_variable_lengths_are_masked_not_truncated():
+    net = LSTMNet(2, max_length=6, embed_dim=4, hidden_dim=4, dropout=0.0).eval()
+    short = torch.as_tensor(encode_sequences(["ACD", "ACDEFG"]))
+    alone = torch.as_tensor(encode_sequences(["ACD"]))
+    with torch.no_grad():
+        padded = net(short)[0]
+        # Same sequence, different padding width: identical logits.
+        assert torch.allclose(padded, net(torch.nn.functional.pad(alone, (0, 3)))[0], atol=1e-6)
+        assert not torch.allclose(net(short)[1], padded)
+
+
+def test_batch_size_validation(small_table):
+    codes = encode_sequences(small_table["sequence"].tolist()[:50])
+    y = small_table["label"].to_numpy()[:50]
+    with pytest.raises(ValueError, match="batch_size"):
+        LSTMClassifier(batch_size=0, epochs=1).fit(codes, y)
+
+
+def test_auto_batch_grows_with_the_noise_hint():
+    # 8,000 rows: the step cap (7,200 // 16 = 450) sits between the two batches.
+    rng = np.random.default_rng(0)
+    codes, y = rng.integers(1, 21, size=(8000, 4)), rng.integers(0, 2, size=8000)
+    clean = LSTMClassifier(hidden_dim=4, epochs=1, noise_rate=0.0, device="cpu").fit(codes, y)
+    noisy = LSTMClassifier(hidden_dim=4, epochs=1, noise_rate=0.3, device="cpu").fit(codes, y)
+    assert clean.train_result_.batch_size == 256
+    assert noisy.train_result_.batch_size == 450
+
+
+@pytest.mark.gpu
+def test_cuda_path_trains_with_mixed_precision(small_table):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    y = small_table["label"].to_numpy()
+    model = LSTMClassifier(hidden_dim=8, epochs=2, device="cuda").fit(codes, y)
+    assert model.train_result_.device.startswith("cuda")
+    assert np.allclose(model.predict_proba(codes).sum(1), 1)

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from labtriage.noise import (
+    estimate_noise,
+    estimate_replicate_noise,
+    flip_rates_from_joint,
+    inject_label_noise,
+)
+
+
+def test_inject_symmetric_flips_exact_count():
+    labels = np.repeat([0, 1], 500)
+    noisy, flipped = inject_label_noise(labels, 0.2, seed=0)
+    assert flipped.sum() == 200
+    assert np.array_equal(noisy != labels, flipped)
+
+
+def test_inject_is_seeded_and_leaves_input_alone():
+    labels = np.repeat([0, 1, 2], 100)
+    before = labels.copy()
+    a = inject_label_noise(labels, 0.3, seed=5)
+    b = inject_label_noise(labels, 0.3, seed=5)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(labels, before)
+    assert set(np.unique(a[0][a[1]])) <= {0, 1, 2}
+
+
+def test_inject_class_dependent():
+    labels = np.repeat([0, 1], [1000, 1000])
+    noisy, flipped = inject_label_noise(labels, [0.1, 0.4], seed=0)
+    assert flipped[labels == 0].sum() == 100
+    assert flipped[labels == 1].sum() == 400
+    assert np.all(noisy[flipped] != labels[flipped])
+
+
+def test_inject_rejects_bad_rates():
+    with pytest.raises(ValueError, match="rate"):
+        inject_label_noise(np.array([0, 1]), 1.5)
+
+
+def test_confident_joint_recovers_known_noise(separable_probs):
+    labels, probs, flipped = separable_probs
+    est = estimate_noise(labels, probs, classes=[0, 1], n_boot=100)
+    truth = flipped.mean()
+    assert abs(est.noise_rate - truth) < 0.02
+    assert est.interval[0] <= truth <= est.interval[1]
+    assert est.interval[0] < est.noise_rate < est.interval[1]
+    assert set(est.flip_rates) == {"0->1", "1->0"}
+    assert est.replicates is None and est.n_rows == len(labels)
+
+
+def test_repeats_pool_into_a_wider_interval(separable_probs):
+    labels, probs, _ = separable_probs
+    shifted = np.clip(probs + np.array([0.08, -0.08]), 0.01, 0.99)
+    one = estimate_noise(labels, probs, classes=[0, 1], n_boot=100)
+    two = estimate_noise(labels, [probs, shifted], classes=[0, 1], n_boot=100)
+    assert two.n_repeats == 2
+    assert (two.interval[1] - two.interval[0]) > (one.interval[1] - one.interval[0])
+
+
+def test_flip_rates_read_columns_as_truth():
+    # joint[i, j] = P(given i, true j): 10 % of true-0 rows are labeled 1.
+    joint = np.array([[0.45, 0.0], [0.05, 0.5]])
+    rates = flip_rates_from_joint(joint, ["a", "b"])
+    assert rates["a->b"] == pytest.approx(0.1)
+    assert rates["b->a"] == pytest.approx(0.0)
+
+
+def test_replicates_recover_symmetric_flip_rate():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, size=3000)
+    groups = np.repeat(np.arange(3000), 2)
+    labels, _ = inject_label_noise(np.repeat(truth, 2), 0.15, seed=2)
+    est = estimate_replicate_noise(labels, groups, n_boot=200)
+    assert est.n_groups == 3000 and est.n_pairs == 3000
+    assert est.disagreement == pytest.approx(2 * 0.15 * 0.85, abs=0.02)
+    assert abs(est.noise_rate - 0.15) < 0.02
+    assert est.interval[0] <= 0.15 <= est.interval[1]
+
+
+def test_replicates_none_without_repeats_and_capped_at_chance():
+    assert estimate_replicate_noise(np.array([0, 1, 0]), np.array([0, 1, 2])) is None
+    always_disagree = estimate_replicate_noise(np.array([0, 1] * 50), np.repeat(np.arange(50), 2))
+    assert always_disagree.noise_rate == pytest.approx(0.5)
+
+
+def test_to_dict_matches_the_json_contract(separable_probs):
+    labels, probs, _ = separable_probs
+    groups = np.arange(len(labels)) // 2
+    out = estimate_noise(labels, probs, classes=[0, 1], groups=groups, n_boot=20).to_dict()
+    for key in ("noise_rate", "interval", "level", "flip_rates", "method", "replicates", "n_rows"):
+        assert key in out
+    assert out["method"] == "confident-joint" and out["level"] == 0.9
+    assert {"n_groups", "noise_rate", "interval"} <= set(out["replicates"])
+
+
+def test_level_is_checked(separable_probs):
+    labels, probs, _ = separable_probs
+    with pytest.raises(ValueError, match="level"):
+        estimate_noise(labels, probs, classes=[0, 1], level=1.5)

@@ -1,0 +1,49 @@
+import json
+
+import pandas as pd
+import pytest
+
+from labtriage.exceptions import OutputExistsError
+from labtriage.report import (
+    check_outputs_free,
+    library_versions,
+    write_atomic,
+    write_csv,
+    write_json,
+)
+
+
+def test_write_atomic_replaces_and_leaves_no_temporaries(tmp_path):
+    target = tmp_path / "out" / "a.txt"
+    write_atomic(target, "one")
+    write_atomic(target, "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in target.parent.iterdir()] == ["a.txt"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "a.json"
+    write_json(target, {"x": 1})
+    with pytest.raises(TypeError):
+        write_atomic(target, 123)  # not str or bytes
+    assert json.loads(target.read_text()) == {"x": 1}
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_csv_booleans_are_spreadsheet_words(tmp_path):
+    write_csv(tmp_path / "s.csv", pd.DataFrame({"is_issue": [True, False]}))
+    assert (tmp_path / "s.csv").read_text().split() == ["is_issue", "true", "false"]
+
+
+def test_outputs_are_never_overwritten_without_force(tmp_path):
+    existing = tmp_path / "scores.csv"
+    existing.write_text("keep")
+    with pytest.raises(OutputExistsError, match="--force"):
+        check_outputs_free([existing, tmp_path / "new.csv"], force=False)
+    check_outputs_free([existing], force=True)
+    assert existing.read_text() == "keep"
+
+
+def test_versions_name_the_libraries():
+    versions = library_versions()
+    assert {"python", "torch", "cleanlab", "scikit-learn"} <= set(versions)

@@ -1,0 +1,68 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from labtriage.train import (
+    TrainConfig,
+    noise_scaled_batch_size,
+    resolve_device,
+    scaled_learning_rate,
+    train_model,
+)
+
+
+def test_batch_rule_follows_one_over_signal_squared():
+    big = 10**9
+    assert noise_scaled_batch_size(0.0, n_classes=2, n_train=big, base=128) == 128
+    assert noise_scaled_batch_size(0.2, n_classes=2, n_train=big, base=128) == math.ceil(
+        128 / 0.6**2
+    )
+    # Three classes: signal 1 - 3 eta / 2.
+    assert noise_scaled_batch_size(0.2, n_classes=3, n_train=big, base=128) == math.ceil(
+        128 / 0.7**2
+    )
+
+
+def test_batch_rule_is_capped_by_steps_per_epoch():
+    assert noise_scaled_batch_size(0.45, n_classes=2, n_train=1600, min_steps=16) == 100
+    assert noise_scaled_batch_size(0.9, n_classes=2, n_train=10**9) < 10**9  # finite past chance
+
+
+def test_learning_rate_scales_with_sqrt_batch():
+    assert scaled_learning_rate(1e-3, 256) == 1e-3
+    assert scaled_learning_rate(1e-3, 1024) == pytest.approx(2e-3)
+    assert scaled_learning_rate(1e-3, 64) == 1e-3
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(ValueError, match="--device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            resolve_device("cuda")
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    torch.manual_seed(0)
+    codes = np.random.default_rng(0).integers(1, 21, size=(400, 5))
+    labels = np.random.default_rng(1).integers(0, 2, size=400)  # pure noise: overfits at once
+    net = torch.nn.Sequential(
+        torch.nn.Embedding(21, 16), torch.nn.Flatten(), torch.nn.Linear(80, 2)
+    )
+    val = np.arange(400) < 100
+    calls = []
+    result = train_model(
+        net,
+        codes,
+        labels,
+        config=TrainConfig(epochs=50, patience=3, lr=0.05),
+        val_mask=val,
+        on_epoch=lambda e, t, v: calls.append(v),
+    )
+    assert result.epochs_run < 50
+    assert result.epochs_run == result.best_epoch + 3
+    assert result.val_loss == calls
+    assert min(result.val_loss) == pytest.approx(result.val_loss[result.best_epoch - 1])
