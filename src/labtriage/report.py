@@ -265,7 +265,7 @@ def noise_table(estimate: dict) -> Table:
 def models_table(metrics: dict, weight: float) -> Table:
     """Out-of-sample log-loss and accuracy (against the given labels) of each model."""
     table = Table(
-        title="Out-of-sample models (scored against the given labels)", title_justify="left"
+        title="Models, out of sample (vs the given labels)", title_justify="left"
     )
     for col in ("model", "log-loss", "accuracy"):
         table.add_column(col, justify="left" if col == "model" else "right")

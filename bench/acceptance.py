@@ -1,0 +1,131 @@
+"""Acceptance figures of the audit: speed, memory and known-truth quality.
+
+Runs the shipped command line as a user would, one run at a time (timings are
+only comparable within one run of this script), and writes
+``bench/results/acceptance.csv``:
+
+- audit of simulated 12-mers with 20 % flips at each size: wall time, peak
+  memory, AUROC of the quality score for the flipped rows, precision and recall
+  of ``is_issue``, the noise estimate and whether its interval covers the truth;
+- the Mason et al. (2021) CDR-H3 table (``../shared/data``, not redistributed):
+  AUROC of the quality score for rows whose sequence occurs with both labels
+  (``in_both_classes``, never given to the audit), for the audit and for the
+  one-hot baseline alone on the same folds.
+
+Usage: ``python bench/acceptance.py [--sizes 20000,50000] [--skip-mason]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+ROOT = Path(__file__).resolve().parents[1]
+MASON = ROOT.parent / "shared" / "data" / "mason2021_cdrh3.csv.gz"
+RESULTS = ROOT / "bench" / "results" / "acceptance.csv"
+
+
+def run_cli(*args: str) -> tuple[float, float]:
+    """Run ``labtriage ARGS``; return wall seconds and the child's peak RSS in MiB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "labtriage.cli", *args], check=True)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def simulated_row(n: int, work: Path) -> dict:
+    table_path, out = work / f"sim{n}.csv", work / f"audit{n}"
+    run_cli("simulate", str(table_path), "--n", str(n), "--noise", "0.2", "--quiet")
+    wall, peak = run_cli("audit", str(table_path), "--out", str(out), "--quiet")
+    table, scores = pd.read_csv(table_path), pd.read_csv(out / "scores.csv")
+    report = json.loads((out / "report.json").read_text())
+    flipped, issue = table["flipped"].to_numpy(), scores["is_issue"].to_numpy()
+    lo, hi = report["noise"]["interval"]
+    truth = flipped.mean()
+    return {
+        "dataset": f"simulated 12-mers, 20 % flips, n={n}",
+        "rows": n,
+        "wall_s": round(wall, 1),
+        "peak_rss_mib": round(peak),
+        "auroc_quality": round(roc_auc_score(flipped, -scores["quality"]), 4),
+        "issue_precision": round(flipped[issue].mean(), 4),
+        "issue_recall": round(issue[flipped].mean(), 4),
+        "noise_true": round(truth, 4),
+        "noise_estimate": round(report["noise"]["noise_rate"], 4),
+        "interval_covers": bool(lo <= truth <= hi),
+        "lstm_weight": report["blend"]["lstm_weight"],
+    }
+
+
+def mason_row(work: Path) -> dict:
+    from labtriage.audit import label_quality
+    from labtriage.crossval import assign_folds, cross_val_pred_probs, make_baseline
+    from labtriage.encode import encode_sequences
+    from labtriage.io import read_assay
+
+    out = work / "mason"
+    wall, peak = run_cli("audit", str(MASON), "--out", str(out), "--quiet")
+    scores = pd.read_csv(out / "scores.csv")
+    truth = pd.read_csv(MASON)["in_both_classes"].to_numpy()[scores["row"]]
+    # The baseline alone, on the folds the audit used (same seed, same assignment).
+    assay = read_assay(MASON)
+    folds = assign_folds(assay.labels, assay.groups, n_folds=5, seed=0)
+    codes = encode_sequences(list(assay.sequences))
+    base = cross_val_pred_probs(make_baseline(seed=0), codes, assay.labels, folds)
+    report = json.loads((out / "report.json").read_text())
+    return {
+        "dataset": "Mason 2021 CDR-H3 (in_both_classes)",
+        "rows": len(scores),
+        "wall_s": round(wall, 1),
+        "peak_rss_mib": round(peak),
+        "auroc_quality": round(roc_auc_score(truth, -scores["quality"]), 4),
+        "auroc_baseline_alone": round(roc_auc_score(truth, -label_quality(assay.labels, base)), 4),
+        "noise_estimate": round(report["noise"]["noise_rate"], 4),
+        "lstm_weight": report["blend"]["lstm_weight"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="20000,50000")
+    parser.add_argument("--skip-mason", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in [int(s) for s in args.sizes.split(",")]:
+            rows.append(simulated_row(n, Path(tmp)))
+            print(rows[-1], flush=True)
+        if not args.skip_mason and MASON.exists():
+            rows.append(mason_row(Path(tmp)))
+            print(rows[-1], flush=True)
+    results = pd.DataFrame(rows)
+    results.insert(0, "machine", f"{platform.processor() or platform.machine()}, 2 cores, CPU")
+    results.insert(0, "date", date.today().isoformat())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    results.to_csv(RESULTS, index=False)
+    print(results.to_markdown(index=False) if _has_tabulate() else results.to_string(index=False))
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    main()
