@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,14 +36,23 @@ MASON = ROOT.parent / "shared" / "data" / "mason2021_cdrh3.csv.gz"
 RESULTS = ROOT / "bench" / "results" / "acceptance.csv"
 
 
-def run_cli(*args: str) -> tuple[float, float]:
-    """Run ``labtriage ARGS``; return wall seconds and the child's peak RSS in MiB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "labtriage.cli", *args], check=True)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024
+def run_cli(*args: str) -> tuple[float, float | None]:
+    """Run ``labtriage ARGS``; return wall seconds and its own peak RSS in MiB.
+
+    The peak comes from GNU time (``/usr/bin/time -f %M``) where it is installed:
+    getrusage's children figure is a maximum over every child so far, not per run.
+    """
+    cmd = [sys.executable, "-m", "labtriage.cli", *args]
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        if gnu_time:
+            cmd = [gnu_time, "-f", "%M", "-o", rss.name, *cmd]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        wall = time.perf_counter() - t0
+        text = Path(rss.name).read_text().strip().splitlines()
+    peak = float(text[-1]) / 1024 if gnu_time and text else None
+    return wall, peak
 
 
 def simulated_row(n: int, work: Path) -> dict:
@@ -59,11 +68,11 @@ def simulated_row(n: int, work: Path) -> dict:
         "dataset": f"simulated 12-mers, 20 % flips, n={n}",
         "rows": n,
         "wall_s": round(wall, 1),
-        "peak_rss_mib": round(peak),
+        "peak_rss_mib": None if peak is None else round(peak),
         "auroc_quality": round(roc_auc_score(flipped, -scores["quality"]), 4),
-        "issue_precision": round(flipped[issue].mean(), 4),
-        "issue_recall": round(issue[flipped].mean(), 4),
-        "noise_true": round(truth, 4),
+        "issue_precision": round(float(flipped[issue].mean()), 4),
+        "issue_recall": round(float(issue[flipped].mean()), 4),
+        "noise_true": round(float(truth), 4),
         "noise_estimate": round(report["noise"]["noise_rate"], 4),
         "interval_covers": bool(lo <= truth <= hi),
         "lstm_weight": report["blend"]["lstm_weight"],
@@ -90,7 +99,7 @@ def mason_row(work: Path) -> dict:
         "dataset": "Mason 2021 CDR-H3 (in_both_classes)",
         "rows": len(scores),
         "wall_s": round(wall, 1),
-        "peak_rss_mib": round(peak),
+        "peak_rss_mib": None if peak is None else round(peak),
         "auroc_quality": round(roc_auc_score(truth, -scores["quality"]), 4),
         "auroc_baseline_alone": round(roc_auc_score(truth, -label_quality(assay.labels, base)), 4),
         "noise_estimate": round(report["noise"]["noise_rate"], 4),

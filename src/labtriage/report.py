@@ -107,7 +107,7 @@ def write_audit(result, data, config: dict, outputs: dict[str, Path]) -> dict:
     write_json(outputs["report.json"], report)
     write_atomic(
         outputs["report.html"],
-        render_html(report, audit_figures(result.scores, report), result.worklist),
+        render_html(report, audit_figures(result.scores), result.worklist),
     )
     return report
 
@@ -264,9 +264,7 @@ def noise_table(estimate: dict) -> Table:
 
 def models_table(metrics: dict, weight: float) -> Table:
     """Out-of-sample log-loss and accuracy (against the given labels) of each model."""
-    table = Table(
-        title="Models, out of sample (vs the given labels)", title_justify="left"
-    )
+    table = Table(title="Models, out of sample (vs the given labels)", title_justify="left")
     for col in ("model", "log-loss", "accuracy"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for name, m in metrics.items():
@@ -311,7 +309,7 @@ def render_audit(console: Console, report: dict, worklist: pd.DataFrame) -> None
 # --- figures and HTML ----------------------------------------------------------------
 
 
-def audit_figures(scores: pd.DataFrame, report: dict) -> dict[str, str]:
+def audit_figures(scores: pd.DataFrame) -> dict[str, str]:
     """PNG figures of an audit, base64-encoded for embedding in HTML."""
     import matplotlib
 
@@ -331,10 +329,13 @@ def audit_figures(scores: pd.DataFrame, report: dict) -> dict[str, str]:
     ax.legend(frameon=False)
     figures["Label quality of every row"] = _png(fig)
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    names = list(report["models"])
-    ax.barh(names, [report["models"][m]["log_loss"] for m in names], color="#4c72b0")
-    ax.set(xlabel="out-of-sample log-loss against the given labels (lower is better)")
-    figures["Models"] = _png(fig)
+    # One curve per class: mass near 0 is rows of that class the model contradicts,
+    # so unequal curves show class-dependent (asymmetric) noise at a glance.
+    for label, rows in scores.groupby("label", sort=True):
+        ax.hist(rows["p_label"], bins=bins, histtype="step", lw=1.5, label=f"labeled {label}")
+    ax.set(xlabel="out-of-sample probability of the given label", ylabel="rows", yscale="log")
+    ax.legend(frameon=False, loc="upper left")
+    figures["Probability of the given label, by class"] = _png(fig)
     plt.close("all")
     return figures
 
