@@ -3,12 +3,11 @@
 Reading the file formats themselves is tested in test_tables.py.
 """
 
-import gzip
-
 import numpy as np
 import pandas as pd
 import pytest
 from Bio.Seq import translate
+from helpers import expect_error, write
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -32,23 +31,9 @@ PROPERTY = settings(
 )
 
 
-def write(tmp_path, name, content):
-    """Write text or bytes to tmp_path/name (gzipped when the name ends in .gz)."""
-    data = content.encode() if isinstance(content, str) else content
-    path = tmp_path / name
-    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
-    return path
-
-
 def raises(error, path, *parts, **options):
     """Call read_assay, expect `error`, and check the message names the file and `parts`."""
-    with pytest.raises(error) as info:
-        read_assay(path, **options)
-    message = str(info.value)
-    assert "\n" not in message
-    for part in (str(path), *parts):
-        assert part in message, (part, message)
-    return message
+    return expect_error(read_assay, error, path, *parts, **options)
 
 
 # --- formats ------------------------------------------------------------------------------

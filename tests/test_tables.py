@@ -1,10 +1,10 @@
 """Tests for labtriage.tables: every format read faithfully, unreadable files refused clearly."""
 
-import gzip
 import sys
 
 import pandas as pd
 import pytest
+from helpers import expect_error, write
 
 from labtriage.exceptions import ColumnError, InputFileError
 from labtriage.tables import FORMATS, quote_names, read_table, table_format
@@ -14,23 +14,9 @@ EXPECTED = pd.DataFrame({"sequence": ["ACDE", "FGHIK", "LMNPQR"], "label": [1, 0
 FASTA = ">v1 label=1 plate=P3 well=A01\nACDE\nFG\n>v2 label=0 plate=P4\nHIKL\n>v3 label=1\nMNPQ\n"
 
 
-def write(tmp_path, name, content):
-    """Write text or bytes to tmp_path/name (gzipped when the name ends in .gz)."""
-    data = content.encode() if isinstance(content, str) else content
-    path = tmp_path / name
-    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
-    return path
-
-
 def raises(error, path, *parts, **options):
     """Call read_table, expect `error`, and check the message names the file and `parts`."""
-    with pytest.raises(error) as info:
-        read_table(path, **options)
-    message = str(info.value)
-    assert "\n" not in message
-    for part in (str(path), *parts):
-        assert part in message, (part, message)
-    return message
+    return expect_error(read_table, error, path, *parts, **options)
 
 
 # --- formats ------------------------------------------------------------------------------

@@ -199,17 +199,7 @@ def audit(
         check_outputs_free(outputs.values(), force=force)
         lstm = _make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed)
         t0 = time.perf_counter()
-        data = _read(
-            assay,
-            folds=folds,
-            sequence_col=sequence_col,
-            label_col=label_col,
-            fitness_col=fitness_col,
-            threshold=threshold,
-            positive=positive,
-            sheet=sheet,
-            invalid=invalid,
-        )
+        data = _read(assay, folds=folds, **_data_options(locals()))
         read_s = time.perf_counter() - t0
         config = {
             "folds": folds,
@@ -274,17 +264,7 @@ def estimate_noise_cmd(
         if from_scores is not None:
             labels, probs, classes, groups = _from_scores(from_scores)
         else:
-            data = _read(
-                assay,
-                folds=folds,
-                sequence_col=sequence_col,
-                label_col=label_col,
-                fitness_col=fitness_col,
-                threshold=threshold,
-                positive=positive,
-                sheet=sheet,
-                invalid=invalid,
-            )
+            data = _read(assay, folds=folds, **_data_options(locals()))
             labels, classes, groups = data.labels, data.classes, data.groups
             probs = _repeat_out_of_sample(
                 data, lstm, folds=folds, repeats=repeats, seed=seed, console=console
@@ -321,6 +301,21 @@ def simulate(
 
 
 # --- helpers -------------------------------------------------------------------------
+
+DATA_OPTIONS = (
+    "sequence_col",
+    "label_col",
+    "fitness_col",
+    "threshold",
+    "positive",
+    "sheet",
+    "invalid",
+)
+
+
+def _data_options(values: dict) -> dict:
+    """The data options of a command's arguments, for ``read_assay``."""
+    return {name: values[name] for name in DATA_OPTIONS}
 
 
 def _cache_key(data, config: dict) -> dict:
