@@ -1,0 +1,200 @@
+"""Trainer speed: the shipped loop against skorch and against the hardware limit.
+
+Measured side by side in one run, on the same data, module and device:
+
+- **shipped**: ``train.train_model`` (resident tensors, index-sliced batches), at
+  the batch ``--batch-size auto`` picks for 20 % noise and at skorch's default 128;
+- **skorch**: the same ``LSTMNet`` under ``skorch.NeuralNetClassifier`` with its
+  default training loop (DataLoader, batch 128, 20 % validation split);
+- **limit**: a float32 matrix multiply's FLOP/s measured with torch on the device,
+  divided by the model's FLOPs per training sequence (forward + backward taken as
+  3x the forward matrix work; embeddings and element-wise work not counted, so the
+  limit is generous to the hardware).
+
+Every trainer sees the same 20 % held-out slice evaluated once per epoch and is
+scored in training sequences per second of wall time; each figure is the median of
+``--repeats`` runs. Then ``labtriage audit`` wall time and peak memory at
+``--audit-sizes`` (simulated 12-mers, 20 % flips).
+
+Writes ``bench/results/speed_trainer.csv`` and ``bench/results/speed_audit.csv``.
+Usage: ``python bench/speed.py [--rows 50000] [--epochs 3] [--repeats 3]
+[--audit-sizes 10000,50000] [--device cpu]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from labtriage.encode import encode_sequences
+from labtriage.model import LSTMNet
+from labtriage.simulate import simulate_assay
+from labtriage.train import TrainConfig, noise_scaled_batch_size, resolve_device, train_model
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODEL = {"embed_dim": 32, "hidden_dim": 48, "dropout": 0.3}  # as LSTMClassifier's defaults
+
+
+def matmul_flops(device: torch.device, *, n: int = 2048, repeats: int = 10) -> float:
+    """Median FLOP/s of an n x n float32 matrix multiply on ``device``."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b  # warm-up
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times)
+
+
+def training_flops_per_sequence(
+    length: int, *, embed_dim: int, hidden_dim: int, n_classes: int = 2
+) -> float:
+    """Matrix FLOPs to train on one sequence: 3x the forward pass (forward + backward)."""
+    gates = 4 * hidden_dim
+    lstm = 2 * length * 2 * gates * (embed_dim + hidden_dim)  # 2 directions, input + recurrent
+    head = 2 * (4 * hidden_dim) * hidden_dim + 2 * hidden_dim * n_classes
+    return 3.0 * (lstm + head)
+
+
+def time_shipped(codes, labels, val, *, batch: int, epochs: int, device) -> float:
+    """Training sequences per second of the shipped loop."""
+    torch.manual_seed(0)
+    net = LSTMNet(2, max_length=codes.shape[1], **MODEL)
+    config = TrainConfig(epochs=epochs, batch_size=batch, patience=epochs + 1, device=str(device))
+    t0 = time.perf_counter()
+    train_model(net, codes, labels, config=config, val_mask=val)
+    return (~val).sum() * epochs / (time.perf_counter() - t0)
+
+
+def time_skorch(codes, labels, *, epochs: int, device) -> float:
+    """Training sequences per second of skorch's default loop with the same module."""
+    from skorch import NeuralNetClassifier
+    from skorch.dataset import ValidSplit
+
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(
+        LSTMNet,
+        module__n_classes=2,
+        module__max_length=codes.shape[1],
+        **{f"module__{k}": v for k, v in MODEL.items()},
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=3e-3,
+        max_epochs=epochs,
+        train_split=ValidSplit(5),  # skorch's default: 20 % held out, scored each epoch
+        device=str(device),
+        verbose=0,
+    )
+    t0 = time.perf_counter()
+    net.fit(codes, labels)
+    return 0.8 * len(labels) * epochs / (time.perf_counter() - t0)
+
+
+def trainer_rows(rows: int, epochs: int, repeats: int, device: torch.device) -> pd.DataFrame:
+    table = simulate_assay(rows, noise=0.2, seed=0)
+    codes = encode_sequences(table["sequence"].tolist())
+    labels = table["label"].to_numpy()
+    val = np.random.default_rng(0).random(rows) < 0.2
+    auto = noise_scaled_batch_size(0.2, n_classes=2, n_train=int((~val).sum()))
+    runs = {
+        f"shipped, batch {auto} (auto at 20 % noise)": lambda: time_shipped(
+            codes, labels, val, batch=auto, epochs=epochs, device=device
+        ),
+        "shipped, batch 128": lambda: time_shipped(
+            codes, labels, val, batch=128, epochs=epochs, device=device
+        ),
+        "skorch defaults, batch 128": lambda: time_skorch(
+            codes, labels, epochs=epochs, device=device
+        ),
+    }
+    speeds = {}
+    for name, run in runs.items():
+        speeds[name] = statistics.median(run() for _ in range(repeats))
+        print(f"{name}: {speeds[name]:,.0f} seq/s", flush=True)
+    flops = matmul_flops(device)
+    per_seq = training_flops_per_sequence(
+        codes.shape[1], **{k: MODEL[k] for k in ("embed_dim", "hidden_dim")}
+    )
+    limit = flops / per_seq
+    skorch_speed = speeds["skorch defaults, batch 128"]
+    out = pd.DataFrame(
+        {
+            "trainer": [*speeds, "hardware limit (matmul FLOP/s / model FLOPs)"],
+            "train_seq_per_s": [round(v) for v in speeds.values()] + [round(limit)],
+            "vs_skorch": [round(v / skorch_speed, 2) for v in speeds.values()]
+            + [round(limit / skorch_speed, 2)],
+            "fraction_of_limit": [round(v / limit, 3) for v in speeds.values()] + [1.0],
+        }
+    )
+    out.attrs.update(matmul_gflops=flops / 1e9, model_mflop=per_seq / 1e6)
+    print(
+        f"matmul {flops / 1e9:.1f} GFLOP/s; model {per_seq / 1e6:.2f} MFLOP per training sequence"
+    )
+    return out
+
+
+def audit_rows(sizes: list[int], work: Path) -> pd.DataFrame:
+    from acceptance import run_cli
+
+    rows = []
+    for n in sizes:
+        table = work / f"sim{n}.csv"
+        run_cli("simulate", str(table), "--n", str(n), "--noise", "0.2", "--quiet")
+        wall, peak = run_cli("audit", str(table), "--out", str(work / f"a{n}"), "--quiet")
+        rows.append({"rows": n, "wall_s": round(wall, 1), "peak_rss_mib": peak and round(peak)})
+        print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--audit-sizes", default="10000,50000")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    stamp = {
+        "date": date.today().isoformat(),
+        "device": _describe(device),
+        "threads": torch.get_num_threads(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    trainer = trainer_rows(args.rows, args.epochs, args.repeats, device)
+    trainer.assign(**stamp, **trainer.attrs).to_csv(RESULTS / "speed_trainer.csv", index=False)
+    if args.audit_sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            sizes = [int(s) for s in args.audit_sizes.split(",")]
+            audit_rows(sizes, Path(tmp)).assign(**stamp).to_csv(
+                RESULTS / "speed_audit.csv", index=False
+            )
+    print(trainer.to_string(index=False))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"CPU {platform.machine()}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The benchmark scripts must keep running: their smallest cells, on tiny data."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCH))
+    import acceptance
+    import speed
+
+    yield acceptance, speed
+    sys.path.remove(str(BENCH))
+
+
+def test_flops_formula_counts_lstm_and_head(bench):
+    _, speed = bench
+    # 2 directions x 12 steps x 2 x (4*48) x (32+48), head 2*192*48 + 2*48*2, all x3.
+    expected = 3 * (2 * 12 * 2 * 192 * 80 + 2 * 192 * 48 + 2 * 48 * 2)
+    assert speed.training_flops_per_sequence(12, embed_dim=32, hidden_dim=48) == expected
+
+
+def test_shipped_trainer_and_matmul_timing_run(bench):
+    _, speed = bench
+    rng = np.random.default_rng(0)
+    codes, labels = rng.integers(1, 21, size=(300, 6)), rng.integers(0, 2, size=300)
+    val = np.arange(300) < 60
+    rate = speed.time_shipped(codes, labels, val, batch=64, epochs=1, device=torch.device("cpu"))
+    assert rate > 0
+    assert speed.matmul_flops(torch.device("cpu"), n=64, repeats=2) > 0
+
+
+def test_acceptance_row_for_a_small_simulated_table(bench, tmp_path):
+    acceptance, _ = bench
+    row = acceptance.simulated_row(600, tmp_path)
+    assert row["rows"] == 600 and row["wall_s"] > 0
+    assert 0.5 < row["auroc_quality"] <= 1
+    assert isinstance(row["interval_covers"], bool)
