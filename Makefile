@@ -1,7 +1,7 @@
 # Set-up and everyday commands. Each target installs what it needs first.
 PYTHON ?= python3
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint bench-quick bench
 
 # torch's CPU build first where torch is missing: a bare requirement would pull a
 # multi-GB CUDA build. An existing torch (CPU or CUDA) is kept.
@@ -18,3 +18,19 @@ test: install
 lint:
 	ruff check src tests
 	ruff format --check src tests
+
+# Benchmarks (bench/, results in bench/results/ and docs/benchmarks.md). Not part of CI.
+# bench-quick: reduced grids, under 5 minutes on 2 CPU cores.
+bench-quick:
+	$(PYTHON) -m pip install -q -e ".[test,bench]"
+	cd bench && $(PYTHON) quality.py --quick
+	cd bench && $(PYTHON) robustness.py --quick
+	cd bench && $(PYTHON) speed.py --rows 20000 --epochs 1 --repeats 1 --audit-sizes ""
+
+# bench: the full grids (simulated 250k rows, GB1, Mason; needs ../shared/data). Hours on 2 CPU cores.
+bench:
+	$(PYTHON) -m pip install -q -e ".[test,bench]"
+	cd bench && $(PYTHON) acceptance.py
+	cd bench && $(PYTHON) speed.py --audit-sizes 10000,50000,250000
+	cd bench && $(PYTHON) quality.py
+	cd bench && $(PYTHON) robustness.py

@@ -18,7 +18,8 @@ scored in training sequences per second of wall time; each figure is the median 
 
 Writes ``bench/results/speed_trainer.csv`` and ``bench/results/speed_audit.csv``.
 Usage: ``python bench/speed.py [--rows 50000] [--epochs 3] [--repeats 3]
-[--audit-sizes 10000,50000] [--device cpu]``
+[--audit-sizes 10000,50000] [--device cpu]``; ``--profile`` prints where one
+epoch of the shipped loop spends its time instead.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from doc import markdown_table, write_block
 
 from labtriage.encode import encode_sequences
 from labtriage.model import LSTMNet
@@ -101,6 +103,22 @@ def time_skorch(codes, labels, *, epochs: int, device) -> float:
     return 0.8 * len(labels) * epochs / (time.perf_counter() - t0)
 
 
+def profile_epoch(rows: int, device: torch.device, *, top: int = 12) -> str:
+    """Self time by operator for one epoch of the shipped loop (after a warm-up epoch)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    codes = np.random.default_rng(0).integers(1, 21, size=(rows, 12))
+    labels = np.random.default_rng(1).integers(0, 2, size=rows)
+    net = LSTMNet(2, max_length=12, **MODEL)
+    batch = noise_scaled_batch_size(0.2, n_classes=2, n_train=rows)
+    config = TrainConfig(epochs=1, batch_size=batch, device=str(device))
+    no_val = np.zeros(rows, dtype=bool)
+    train_model(net, codes, labels, config=config, val_mask=no_val)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train_model(net, codes, labels, config=config, val_mask=no_val)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
+
+
 def trainer_rows(rows: int, epochs: int, repeats: int, device: torch.device) -> pd.DataFrame:
     table = simulate_assay(rows, noise=0.2, seed=0)
     codes = encode_sequences(table["sequence"].tolist())
@@ -164,8 +182,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--audit-sizes", default="10000,50000")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--profile", action="store_true", help="only profile one epoch, then stop")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if args.profile:
+        print(profile_epoch(min(args.rows, 20_000), device))
+        return
     stamp = {
         "date": date.today().isoformat(),
         "device": _describe(device),
@@ -181,6 +203,16 @@ def main() -> None:
                 RESULTS / "speed_audit.csv", index=False
             )
     print(trainer.to_string(index=False))
+    attrs = trainer.attrs
+    write_block(
+        "speed",
+        "Trainer speed",
+        f"Run on {stamp['date']}, {stamp['device']}, {stamp['threads']} torch threads: "
+        f"`python bench/speed.py --rows {args.rows} --epochs {args.epochs} "
+        f"--repeats {args.repeats}`; "
+        f"matmul {attrs['matmul_gflops']:.1f} GFLOP/s, model {attrs['model_mflop']:.2f} MFLOP "
+        f"per training sequence; medians of {args.repeats} run(s).\n\n" + markdown_table(trainer),
+    )
 
 
 def _sync(device: torch.device) -> None:

@@ -14,21 +14,23 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 def bench():
     sys.path.insert(0, str(BENCH))
     import acceptance
+    import quality
+    import robustness
     import speed
 
-    yield acceptance, speed
+    yield acceptance, speed, quality, robustness
     sys.path.remove(str(BENCH))
 
 
 def test_flops_formula_counts_lstm_and_head(bench):
-    _, speed = bench
+    speed = bench[1]
     # 2 directions x 12 steps x 2 x (4*48) x (32+48), head 2*192*48 + 2*48*2, all x3.
     expected = 3 * (2 * 12 * 2 * 192 * 80 + 2 * 192 * 48 + 2 * 48 * 2)
     assert speed.training_flops_per_sequence(12, embed_dim=32, hidden_dim=48) == expected
 
 
 def test_shipped_trainer_and_matmul_timing_run(bench):
-    _, speed = bench
+    speed = bench[1]
     rng = np.random.default_rng(0)
     codes, labels = rng.integers(1, 21, size=(300, 6)), rng.integers(0, 2, size=300)
     val = np.arange(300) < 60
@@ -38,8 +40,31 @@ def test_shipped_trainer_and_matmul_timing_run(bench):
 
 
 def test_acceptance_row_for_a_small_simulated_table(bench, tmp_path):
-    acceptance, _ = bench
+    acceptance = bench[0]
     row = acceptance.simulated_row(600, tmp_path)
     assert row["rows"] == 600 and row["wall_s"] > 0
     assert 0.5 < row["auroc_quality"] <= 1
     assert isinstance(row["interval_covers"], bool)
+
+
+def test_quality_smallest_cell_scores_every_method(bench):
+    quality = bench[2]
+    data = quality.simulated(600)
+    rows = quality.run_cell("tiny", data, 0.2, asymmetric=False, skorch_epochs=1, base_rates={})
+    methods = {r["method"] for r in rows}
+    assert {
+        "labtriage (blend, as shipped)",
+        "cleanlab + HGB (one-hot)",
+        "cleanlab + skorch LSTM",
+    } <= methods
+    for row in rows:
+        assert 0 <= row["auroc"] <= 1 and row["expected_rate"] == 0.2
+        assert isinstance(row["interval_covers"], bool)
+
+
+def test_robustness_smallest_cell_trains_every_trainer(bench):
+    robustness = bench[3]
+    codes, truth, _, _ = bench[2].simulated(400)
+    rows = robustness.run_dataset("tiny", codes, truth, (0.2,))
+    assert [r["trainer"] for r in rows] == list(robustness.TRAINERS)
+    assert all(0 <= r["clean_test_accuracy"] <= 1 for r in rows)

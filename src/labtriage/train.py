@@ -144,10 +144,11 @@ def train_model(
     """
     device = resolve_device(config.device)
     module.to(device)
-    # Resident data: one copy on the device, batches are index slices of it.
-    x = torch.as_tensor(codes, dtype=torch.long, device=device)
-    y = torch.as_tensor(labels, dtype=torch.long, device=device)
-    val = torch.as_tensor(val_mask, dtype=torch.bool, device=device)
+    # Resident data: one copy on the device, batches are index slices of it. A copy
+    # (torch.tensor), because pandas hands out read-only arrays torch will not wrap.
+    x = torch.tensor(codes, dtype=torch.long, device=device)
+    y = torch.tensor(labels, dtype=torch.long, device=device)
+    val = torch.tensor(val_mask, dtype=torch.bool, device=device)
     x_fit, y_fit, x_val, y_val = x[~val], y[~val], x[val], y[val]
     # Unweighted loss: cleanlab needs probabilities calibrated to the label frequencies.
     loss_fn = nn.CrossEntropyLoss()
