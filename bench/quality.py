@@ -235,9 +235,7 @@ def write_doc_table(results: pd.DataFrame, quick: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="10,000 simulated rows, rates 0.1 and 0.3"
-    )
+    parser.add_argument("--quick", action="store_true", help="10,000 simulated rows, 30 % flips")
     parser.add_argument("--skorch-epochs", type=int, default=10)
     args = parser.parse_args()
     if args.quick:

@@ -94,15 +94,14 @@ def plot(results: pd.DataFrame) -> None:
     fig.savefig(FIGURE, dpi=110)
 
 
-def write_doc_table(results: pd.DataFrame, quick: bool) -> None:
+def write_doc_table(results: pd.DataFrame, label: str) -> None:
     wide = results.pivot_table(
         index=["dataset", "injected"], columns="trainer", values="clean_test_accuracy", sort=False
     ).reset_index()
-    grid = "quick grid (`make bench-quick`)" if quick else "full grid (`make bench`)"
     write_block(
         "robustness",
         "Robust training",
-        f"Run on {date.today().isoformat()}, {grid}; clean-test accuracy:\n\n"
+        f"Run on {date.today().isoformat()}, {label}; clean-test accuracy:\n\n"
         + markdown_table(wide)
         + "\n\n![clean-test accuracy against injected noise](figures/robustness.png)",
     )
@@ -110,13 +109,16 @@ def write_doc_table(results: pd.DataFrame, quick: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="simulated 20,000 rows, rates 0, 0.2, 0.4"
-    )
+    parser.add_argument("--quick", action="store_true", help="simulated 8,000 rows, rates 0, 0.4")
+    parser.add_argument("--rows", type=int, help="one simulated table of this many rows instead")
+    parser.add_argument("--rates", default="0,0.2,0.4", help="flip rates, with --rows")
     args = parser.parse_args()
     from quality import balanced_gb1, simulated
 
-    if args.quick:
+    if args.rows:
+        rates = tuple(float(r) for r in args.rates.split(","))
+        grid = [(f"simulated 12-mers, {args.rows // 1000}k", lambda: simulated(args.rows), rates)]
+    elif args.quick:
         grid = [("simulated 12-mers, 8k", lambda: simulated(8_000), (0.0, 0.4))]
     else:
         grid = [
@@ -131,7 +133,11 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     results.assign(date=date.today().isoformat()).to_csv(RESULTS, index=False)
     plot(results)
-    write_doc_table(results, args.quick)
+    if args.rows:
+        label = f"`python bench/robustness.py --rows {args.rows} --rates {args.rates}`"
+    else:
+        label = "quick grid (`make bench-quick`)" if args.quick else "full grid (`make bench`)"
+    write_doc_table(results, label)
 
 
 if __name__ == "__main__":
