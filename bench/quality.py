@@ -210,7 +210,7 @@ def run_cell(
     return rows
 
 
-def write_doc_table(results: pd.DataFrame, quick: bool) -> None:
+def write_doc_table(results: pd.DataFrame, label: str) -> None:
     cols = [
         "dataset",
         "injected",
@@ -224,36 +224,48 @@ def write_doc_table(results: pd.DataFrame, quick: bool) -> None:
         "interval_covers",
         "accuracy_vs_clean",
     ]
-    grid = "quick grid (`make bench-quick`)" if quick else "full grid (`make bench`)"
     table = markdown_table(results[[c for c in cols if c in results]])
     write_block(
         "quality",
         "Detection quality against peers",
-        f"Run on {date.today().isoformat()}, {grid}:\n\n{table}",
+        f"Run on {date.today().isoformat()}, {label}:\n\n{table}",
     )
+
+
+def full_grid() -> dict[str, tuple]:
+    """Key -> (dataset label, loader, rates, class-dependent) for each full-grid dataset."""
+    return {
+        "sim": ("simulated 12-mers, 250k", lambda: simulated(250_000), RATES, False),
+        "sim-asym": (
+            "simulated 12-mers, 250k, class-dependent",
+            lambda: simulated(250_000),
+            (0.1, 0.2, 0.3),
+            True,
+        ),
+        "gb1": ("GB1, balanced", balanced_gb1, RATES, False),
+        "mason": ("Mason CDR-H3", mason, RATES, False),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 simulated rows, 30 % flips")
+    parser.add_argument("--quick", action="store_true", help="10,000 simulated rows, 30 %% flips")
+    parser.add_argument(
+        "--datasets", help="run only these of the full grid: sim,sim-asym,gb1,mason"
+    )
     parser.add_argument("--skorch-epochs", type=int, default=10)
     args = parser.parse_args()
+    grid = full_grid()
     if args.quick:
-        grid = [("simulated 12-mers, 10k", lambda: simulated(10_000), (0.3,), False)]
+        runs = [("simulated 12-mers, 10k", lambda: simulated(10_000), (0.3,), False)]
+        label = "quick grid (`make bench-quick`)"
+    elif args.datasets:
+        runs = [grid[name] for name in args.datasets.split(",")]
+        label = f"`python bench/quality.py --datasets {args.datasets}`"
     else:
-        grid = [
-            ("simulated 12-mers, 250k", lambda: simulated(250_000), RATES, False),
-            (
-                "simulated 12-mers, 250k, class-dependent",
-                lambda: simulated(250_000),
-                (0.1, 0.2, 0.3),
-                True,
-            ),
-            ("GB1, balanced", balanced_gb1, RATES, False),
-            ("Mason CDR-H3", mason, RATES, False),
-        ]
+        runs, label = list(grid.values()), "full grid (`make bench`)"
     rows, base_rates = [], {}
-    for name, load, rates, asym in grid:
+    for name, load, rates, asym in runs:
         data = load()
         for rate in rates:
             rows += run_cell(
@@ -267,7 +279,7 @@ def main() -> None:
     results = pd.DataFrame(rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     results.assign(date=date.today().isoformat()).to_csv(RESULTS, index=False)
-    write_doc_table(results, args.quick)
+    write_doc_table(results, label)
 
 
 if __name__ == "__main__":
