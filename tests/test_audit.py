@@ -61,8 +61,9 @@ def test_worklist_top_k(separable_probs):
 def test_scores_roundtrip_through_csv(tmp_path, separable_probs):
     scores, _ = _scores(separable_probs)
     scores.to_csv(tmp_path / "scores.csv", index=False)
-    labels, probs, classes = read_scores(tmp_path / "scores.csv")
+    labels, probs, classes, groups = read_scores(tmp_path / "scores.csv")
     assert list(classes) == ["neg", "pos"]
+    assert len(np.unique(groups)) == len(labels)  # every sequence S<i> is distinct
     assert np.array_equal(labels, separable_probs[0])
     assert np.allclose(probs, separable_probs[1])
     pd.DataFrame({"a": [1]}).to_csv(tmp_path / "other.csv", index=False)

@@ -66,6 +66,14 @@ def test_estimate_noise_json(small_csv):
     assert lo <= out["noise_rate"] <= hi
 
 
+def test_estimate_noise_quiet_still_prints_the_result(small_csv):
+    args = ["estimate-noise", str(small_csv), "--quiet", "--folds", "3", "--epochs", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "noise rate" in result.stdout
+    assert "cross-validation repeat" not in result.output  # progress is what --quiet silences
+
+
 def test_simulate_writes_a_readable_table(tmp_path):
     out = tmp_path / "sim.csv"
     result = runner.invoke(

@@ -180,14 +180,15 @@ def build_worklist(
     return worklist
 
 
-def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels, probabilities and classes back from an audit's ``scores.csv``.
+def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, probabilities, classes and sequence groups back from an audit's ``scores.csv``.
 
     Returns
     -------
     labels : np.ndarray of shape (N,), class indices
     pred_probs : np.ndarray of shape (N, K)
     classes : np.ndarray of shape (K,), as strings (the CSV does not keep types)
+    groups : np.ndarray of shape (N,), equal for identical sequences
     """
     from labtriage.exceptions import ColumnError, InputFileError
 
@@ -196,10 +197,10 @@ def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputFileError(f"cannot read scores file {path}: {err}") from None
     prob_cols = [c for c in scores.columns if c.startswith("prob_")]
-    if "label" not in scores.columns or len(prob_cols) < 2:
+    if not {"label", "sequence"} <= set(scores.columns) or len(prob_cols) < 2:
         raise ColumnError(
-            f"{path} is not an audit scores.csv (needs 'label' and prob_<class> columns): "
-            "pass the scores.csv written by `labtriage audit`"
+            f"{path} is not an audit scores.csv (needs 'sequence', 'label' and "
+            "prob_<class> columns): pass the scores.csv written by `labtriage audit`"
         )
     classes = np.array([c.removeprefix("prob_") for c in prob_cols])
     lookup = {cls: k for k, cls in enumerate(classes)}
@@ -207,4 +208,5 @@ def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if unknown:
         raise ColumnError(f"{path}: labels {unknown[:5]} have no prob_<class> column")
     labels = scores["label"].map(lookup).to_numpy(dtype=np.int64)
-    return labels, scores[prob_cols].to_numpy(dtype=float), classes
+    groups = pd.factorize(scores["sequence"])[0]
+    return labels, scores[prob_cols].to_numpy(dtype=float), classes, groups

@@ -272,7 +272,7 @@ def estimate_noise_cmd(
         estimate = estimate_noise(
             labels, probs, classes=list(classes), groups=groups, level=level, seed=seed
         )
-        _print_estimate(estimate.to_dict(), as_json=as_json, quiet=quiet)
+        _print_estimate(estimate.to_dict(), as_json=as_json)
 
 
 @app.command()
@@ -352,24 +352,21 @@ def _repeat_out_of_sample(
 
 
 def _from_scores(path: Path):
-    import pandas as pd
-
     from labtriage.audit import read_scores
 
     if not Path(path).exists():
         raise ValueError(f"file not found: {path}")
-    labels, probs, classes = read_scores(path)
-    sequences = pd.read_csv(path, usecols=["sequence"])["sequence"]
-    return labels, probs, classes, pd.factorize(sequences)[0]
+    return read_scores(path)
 
 
-def _print_estimate(estimate: dict, *, as_json: bool, quiet: bool) -> None:
+def _print_estimate(estimate: dict, *, as_json: bool) -> None:
+    """The estimate is the command's result: printed on stdout even with --quiet."""
     if as_json:
         sys.stdout.write(json.dumps(estimate, indent=2) + "\n")
         return
     from labtriage.report import noise_table
 
-    Console(quiet=quiet).print(noise_table(estimate))
+    Console().print(noise_table(estimate))
 
 
 def _gzip(text: str) -> bytes:

@@ -230,13 +230,13 @@ def out_of_sample(
     )
     weight = blend_weight(probs, baseline, labels)
     blend = weight * probs + (1 - weight) * baseline
-    per_model = {"lstm": probs, "baseline": baseline, "blend": blend}
+    per_model = {"lstm": probs, "baseline": baseline}
     return OutOfSample(
         pred_probs=blend,
         folds=folds,
         lstm_weight=weight,
-        per_model={"lstm": probs, "baseline": baseline},
-        metrics={m: score_pred_probs(labels, p) for m, p in per_model.items()},
+        per_model=per_model,
+        metrics={m: score_pred_probs(labels, p) for m, p in {**per_model, "blend": blend}.items()},
         first_noise_estimate=eta,
         training=training,
     )

@@ -34,7 +34,6 @@ class TrainConfig:
     lr: float = 3e-3  # Adam
     weight_decay: float = 1e-4
     patience: int = 5  # epochs without a better held-out loss before stopping
-    val_fraction: float = 0.1  # share of training groups held out for early stopping
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
 
