@@ -4,8 +4,11 @@ Measured side by side in one run, on the same data, module and device:
 
 - **shipped**: ``train.train_model`` (resident tensors, index-sliced batches), at
   the batch ``--batch-size auto`` picks for 20 % noise and at skorch's default 128;
+  one model with every thread, and as the audit trains its folds: as many models at
+  once as ``train.parallel_plan`` picks, threads shared out (throughput summed);
 - **skorch**: the same ``LSTMNet`` under ``skorch.NeuralNetClassifier`` with its
-  default training loop (DataLoader, batch 128, 20 % validation split);
+  default training loop (DataLoader, batch 128, 20 % validation split), one model,
+  and the same number of models at once for a like-for-like comparison;
 - **limit**: a float32 matrix multiply's FLOP/s measured with torch on the device,
   divided by the model's FLOPs per training sequence (forward + backward taken as
   3x the forward matrix work; embeddings and element-wise work not counted, so the
@@ -28,6 +31,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -39,7 +44,14 @@ from doc import markdown_table, write_block
 from labtriage.encode import encode_sequences
 from labtriage.model import LSTMNet
 from labtriage.simulate import simulate_assay
-from labtriage.train import TrainConfig, noise_scaled_batch_size, resolve_device, train_model
+from labtriage.train import (
+    TrainConfig,
+    noise_scaled_batch_size,
+    parallel_plan,
+    resolve_device,
+    torch_threads,
+    train_model,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODEL = {"embed_dim": 32, "hidden_dim": 48, "dropout": 0.3}  # as LSTMClassifier's defaults
@@ -69,18 +81,34 @@ def training_flops_per_sequence(
     return 3.0 * (lstm + head)
 
 
-def time_shipped(codes, labels, val, *, batch: int, epochs: int, device) -> float:
-    """Training sequences per second of the shipped loop."""
-    torch.manual_seed(0)
+def throughput(train: Callable[[], int], jobs: int = 1) -> float:
+    """Training sequences per second of ``jobs`` runs of ``train`` at once, in threads.
+
+    ``train`` returns how many sequences it trained on; with ``jobs > 1`` torch's
+    threads are shared out as the audit does (``train.parallel_plan``).
+    """
+    threads = max(1, torch.get_num_threads() // jobs)
+    with torch_threads(threads):
+        t0 = time.perf_counter()
+        if jobs == 1:
+            n = train()
+        else:
+            with ThreadPoolExecutor(jobs) as pool:
+                n = sum(pool.map(lambda _: train(), range(jobs)))
+        return n / (time.perf_counter() - t0)
+
+
+def train_shipped(codes, labels, val, *, batch: int, epochs: int, device) -> int:
+    """Train with the shipped loop; returns the training sequences seen."""
     net = LSTMNet(2, max_length=codes.shape[1], **MODEL)
+    net.generator = torch.Generator(device=device).manual_seed(0)
     config = TrainConfig(epochs=epochs, batch_size=batch, patience=epochs + 1, device=str(device))
-    t0 = time.perf_counter()
     train_model(net, codes, labels, config=config, val_mask=val)
-    return (~val).sum() * epochs / (time.perf_counter() - t0)
+    return int((~val).sum()) * epochs
 
 
-def time_skorch(codes, labels, *, epochs: int, device) -> float:
-    """Training sequences per second of skorch's default loop with the same module."""
+def train_skorch(codes, labels, *, epochs: int, device) -> int:
+    """Train with skorch's default loop and the same module; returns sequences seen."""
     from skorch import NeuralNetClassifier
     from skorch.dataset import ValidSplit
 
@@ -98,9 +126,8 @@ def time_skorch(codes, labels, *, epochs: int, device) -> float:
         device=str(device),
         verbose=0,
     )
-    t0 = time.perf_counter()
     net.fit(codes, labels)
-    return 0.8 * len(labels) * epochs / (time.perf_counter() - t0)
+    return round(0.8 * len(labels)) * epochs
 
 
 def profile_epoch(rows: int, device: torch.device, *, top: int = 12) -> str:
@@ -125,27 +152,35 @@ def trainer_rows(rows: int, epochs: int, repeats: int, device: torch.device) -> 
     labels = table["label"].to_numpy()
     val = np.random.default_rng(0).random(rows) < 0.2
     auto = noise_scaled_batch_size(0.2, n_classes=2, n_train=int((~val).sum()))
+    jobs, _ = parallel_plan(device, n_models=5)  # as a 5-fold audit trains its folds
+
+    def shipped(batch: int) -> Callable[[], int]:
+        return lambda: train_shipped(codes, labels, val, batch=batch, epochs=epochs, device=device)
+
+    def skorch() -> int:
+        return train_skorch(codes, labels, epochs=epochs, device=device)
+
     runs = {
-        f"shipped, batch {auto} (auto at 20 % noise)": lambda: time_shipped(
-            codes, labels, val, batch=auto, epochs=epochs, device=device
-        ),
-        "shipped, batch 128": lambda: time_shipped(
-            codes, labels, val, batch=128, epochs=epochs, device=device
-        ),
-        "skorch defaults, batch 128": lambda: time_skorch(
-            codes, labels, epochs=epochs, device=device
-        ),
+        f"shipped, batch {auto} (auto at 20 % noise), 1 model": (shipped(auto), 1),
+        "shipped, batch 128, 1 model": (shipped(128), 1),
+        "skorch defaults, batch 128, 1 model": (skorch, 1),
     }
+    if jobs > 1:
+        runs[f"shipped, batch {auto}, {jobs} models at once (as the audit's folds)"] = (
+            shipped(auto),
+            jobs,
+        )
+        runs[f"skorch defaults, batch 128, {jobs} models at once"] = (skorch, jobs)
     speeds = {}
-    for name, run in runs.items():
-        speeds[name] = statistics.median(run() for _ in range(repeats))
+    for name, (run, n_jobs) in runs.items():
+        speeds[name] = statistics.median(throughput(run, n_jobs) for _ in range(repeats))
         print(f"{name}: {speeds[name]:,.0f} seq/s", flush=True)
     flops = matmul_flops(device)
     per_seq = training_flops_per_sequence(
         codes.shape[1], **{k: MODEL[k] for k in ("embed_dim", "hidden_dim")}
     )
     limit = flops / per_seq
-    skorch_speed = speeds["skorch defaults, batch 128"]
+    skorch_speed = speeds["skorch defaults, batch 128, 1 model"]
     out = pd.DataFrame(
         {
             "trainer": [*speeds, "hardware limit (matmul FLOP/s / model FLOPs)"],

@@ -34,8 +34,17 @@ def test_shipped_trainer_and_matmul_timing_run(bench):
     rng = np.random.default_rng(0)
     codes, labels = rng.integers(1, 21, size=(300, 6)), rng.integers(0, 2, size=300)
     val = np.arange(300) < 60
-    rate = speed.time_shipped(codes, labels, val, batch=64, epochs=1, device=torch.device("cpu"))
-    assert rate > 0
+    calls = []
+
+    def train() -> int:
+        calls.append(1)
+        return speed.train_shipped(
+            codes, labels, val, batch=64, epochs=1, device=torch.device("cpu")
+        )
+
+    assert train() == 240  # training rows x epochs
+    assert speed.throughput(train, jobs=2) > 0
+    assert len(calls) == 3  # the direct call and one per job
     assert speed.matmul_flops(torch.device("cpu"), n=64, repeats=2) > 0
 
 
@@ -66,5 +75,5 @@ def test_robustness_smallest_cell_trains_every_trainer(bench):
     robustness = bench[3]
     codes, truth, _, _ = bench[2].simulated(400)
     rows = robustness.run_dataset("tiny", codes, truth, (0.2,))
-    assert [r["trainer"] for r in rows] == list(robustness.TRAINERS)
+    assert [r["trainer"] for r in rows] == [*robustness.TRAINERS, robustness.REFERENCE]
     assert all(0 <= r["clean_test_accuracy"] <= 1 for r in rows)

@@ -191,7 +191,11 @@ def test_device_cuda_without_cuda(tmp_path):
 
 @pytest.mark.parametrize(
     ("option", "value", "parts"),
-    [("--batch-size", "abc", ["--batch-size", "'abc'"]), ("--epochs", 0, ["--epochs", "got 0"])],
+    [
+        ("--batch-size", "abc", ["--batch-size", "'abc'"]),
+        ("--epochs", 0, ["--epochs", "got 0"]),
+        ("--jobs", 0, ["--jobs", "at least 1", "got 0"]),
+    ],
 )
 def test_bad_training_option(tmp_path, option, value, parts):
     result = read("audit", write(tmp_path, CSV), tmp_path, option, value)

@@ -1,5 +1,8 @@
+import time
+
 import numpy as np
 import pytest
+import torch
 
 from labtriage.crossval import (
     FoldCache,
@@ -11,6 +14,7 @@ from labtriage.crossval import (
 )
 from labtriage.encode import encode_sequences
 from labtriage.exceptions import LabelError
+from labtriage.train import parallel_plan, torch_threads
 
 
 def test_folds_keep_identical_sequences_together_and_stratify():
@@ -94,3 +98,54 @@ def test_out_of_sample_reports_every_model(small_table, quick_lstm):
     )
     assert 0 < oos.first_noise_estimate < 0.5
     assert sorted(oos.training) == [0, 1, 2]
+
+
+def test_parallel_folds_match_sequential_folds(small_table, quick_lstm):
+    # Each fold model owns its dropout generator and is built under a lock, so
+    # training folds side by side in threads changes nothing in the result.
+    codes = encode_sequences(small_table["sequence"].tolist())
+    labels = small_table["label"].to_numpy()
+    folds = assign_folds(labels, np.arange(len(labels)), n_folds=3)
+    one = cross_val_pred_probs(quick_lstm, codes, labels, folds, n_jobs=1)
+    two = cross_val_pred_probs(quick_lstm, codes, labels, folds, n_jobs=2)
+    np.testing.assert_allclose(one, two, atol=1e-6)
+
+
+def test_a_failing_fold_stops_the_folds_not_yet_started(small_table):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    labels = small_table["label"].to_numpy()
+    folds = assign_folds(labels, np.arange(len(labels)), n_folds=5)
+    started = []
+
+    class FailsFirst:
+        def get_params(self, deep=False):
+            return {}
+
+        def fit(self, X, y):
+            started.append(len(y))
+            if len(started) == 1:
+                raise RuntimeError("fold failed")
+            time.sleep(0.3)
+            raise AssertionError("unreachable in this test")
+
+    with pytest.raises(RuntimeError, match="fold failed"):
+        cross_val_pred_probs(FailsFirst(), codes, labels, folds, n_jobs=2)
+    assert len(started) < 5
+
+
+def test_parallel_plan_shares_the_threads():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    cores = torch.get_num_threads()
+    assert parallel_plan(cpu, n_models=5) == (min(5, cores), max(1, cores // min(5, cores)))
+    assert parallel_plan(cpu, n_models=1) == (1, cores)
+    assert parallel_plan(cuda, n_models=5) == (1, cores)
+    assert parallel_plan(cpu, n_models=5, jobs=2) == (2, max(1, cores // 2))
+    with pytest.raises(ValueError, match="--jobs"):
+        parallel_plan(cpu, n_models=5, jobs=0)
+
+
+def test_torch_threads_restores_the_count():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

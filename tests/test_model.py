@@ -65,6 +65,8 @@ def test_auto_batch_grows_with_the_noise_hint():
     noisy = LSTMClassifier(hidden_dim=4, epochs=1, noise_rate=0.3, device="cpu").fit(codes, y)
     assert clean.train_result_.batch_size == 256
     assert noisy.train_result_.batch_size == 450
+    # The learning rate stays put: scaling it up with the batch undoes the averaging.
+    assert noisy.train_result_.lr == clean.train_result_.lr == 3e-3
 
 
 @pytest.mark.gpu

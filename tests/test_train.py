@@ -8,7 +8,6 @@ from labtriage.train import (
     TrainConfig,
     noise_scaled_batch_size,
     resolve_device,
-    scaled_learning_rate,
     train_model,
 )
 
@@ -28,12 +27,6 @@ def test_batch_rule_follows_one_over_signal_squared():
 def test_batch_rule_is_capped_by_steps_per_epoch():
     assert noise_scaled_batch_size(0.45, n_classes=2, n_train=1600, min_steps=16) == 100
     assert noise_scaled_batch_size(0.9, n_classes=2, n_train=10**9) < 10**9  # finite past chance
-
-
-def test_learning_rate_scales_with_sqrt_batch():
-    assert scaled_learning_rate(1e-3, 256) == 1e-3
-    assert scaled_learning_rate(1e-3, 1024) == pytest.approx(2e-3)
-    assert scaled_learning_rate(1e-3, 64) == 1e-3
 
 
 def test_resolve_device():

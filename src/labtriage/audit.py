@@ -52,6 +52,7 @@ def audit_assay(
     seed: int = 0,
     progress: FoldProgress | None = None,
     cache: FoldCache | None = None,
+    jobs: int | None = None,
 ) -> AuditResult:
     """Score every row of ``assay`` and build the worklist.
 
@@ -68,6 +69,8 @@ def audit_assay(
     progress : FoldProgress, optional
     cache : FoldCache, optional
         Per-fold results for resuming an interrupted audit.
+    jobs : int, optional
+        LSTM fold models trained at once (``train.parallel_plan``).
     """
     t0 = time.perf_counter()
     codes = encode_sequences(list(assay.sequences))
@@ -80,6 +83,7 @@ def audit_assay(
         seed=seed,
         progress=progress,
         cache=cache,
+        jobs=jobs,
     )
     t1 = time.perf_counter()
     scores = score_rows(

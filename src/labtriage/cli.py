@@ -34,6 +34,12 @@ AUDIT_FILES = ("scores.csv", "worklist.csv", "report.json", "report.html")
 # --- options shared by every command ------------------------------------------------
 Seed = Annotated[int, typer.Option(help="Seed for folds, models and bootstrap.")]
 Device = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        help="Fold models trained at once [default: one per CPU thread on the CPU, 1 on CUDA]."
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks instead of one-line errors.")]
 Force = Annotated[bool, typer.Option(help="Overwrite existing outputs.")]
@@ -127,11 +133,13 @@ def _read(path: Path | None, *, folds: int, **options):
     return assay
 
 
-def _make_lstm(*, epochs: int, batch_size: str, device: str, seed: int):
+def _make_lstm(*, epochs: int, batch_size: str, device: str, seed: int, jobs: int | None):
     from labtriage.model import LSTMClassifier
     from labtriage.train import resolve_device
 
     resolve_device(device)  # fail on --device cuda before any work
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     if epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {epochs}")
     batch: int | str = batch_size
@@ -174,6 +182,7 @@ def audit(
     force: Force = False,
     seed: Seed = 0,
     device: Device = "auto",
+    jobs: Jobs = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -197,7 +206,7 @@ def audit(
             assay = demo_path()
         outputs = {name: out / name for name in AUDIT_FILES}
         check_outputs_free(outputs.values(), force=force)
-        lstm = _make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed)
+        lstm = _make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed, jobs=jobs)
         t0 = time.perf_counter()
         data = _read(assay, folds=folds, **_data_options(locals()))
         read_s = time.perf_counter() - t0
@@ -208,16 +217,26 @@ def audit(
             "top": top,
             "seed": seed,
             "device": device,
+            "jobs": jobs,
             "lstm": lstm.get_params(),
         }
-        cache = FoldCache(out / ".labtriage-cache", _cache_key(data, config))
+        # --jobs changes only how folds are scheduled: a rerun with another value resumes.
+        key = _cache_key(data, {k: v for k, v in config.items() if k != "jobs"})
+        cache = FoldCache(out / ".labtriage-cache", key)
         console.print(
             f"auditing {data.n_rows:,} rows of {assay} ({folds}-fold cross-validation)",
             soft_wrap=True,
         )
         with FoldProgressBars(console, n_folds=folds, enabled=not quiet) as bars:
             result = audit_assay(
-                data, lstm=lstm, n_folds=folds, top=top, seed=seed, progress=bars, cache=cache
+                data,
+                lstm=lstm,
+                n_folds=folds,
+                top=top,
+                seed=seed,
+                progress=bars,
+                cache=cache,
+                jobs=jobs,
             )
         result.timings = {"read_s": read_s, **result.timings, "total_s": time.perf_counter() - t0}
         report = write_audit(result, data, config, outputs)
@@ -250,6 +269,7 @@ def estimate_noise_cmd(
     invalid: Invalid = "error",
     seed: Seed = 0,
     device: Device = "auto",
+    jobs: Jobs = None,
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
@@ -260,14 +280,14 @@ def estimate_noise_cmd(
         if repeats < 1:
             raise ValueError(f"--repeats must be at least 1, got {repeats}")
         console = _console(quiet or as_json)
-        lstm = _make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed)
+        lstm = _make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed, jobs=jobs)
         if from_scores is not None:
             labels, probs, classes, groups = _from_scores(from_scores)
         else:
             data = _read(assay, folds=folds, **_data_options(locals()))
             labels, classes, groups = data.labels, data.classes, data.groups
             probs = _repeat_out_of_sample(
-                data, lstm, folds=folds, repeats=repeats, seed=seed, console=console
+                data, lstm, folds=folds, repeats=repeats, seed=seed, jobs=jobs, console=console
             )
         estimate = estimate_noise(
             labels, probs, classes=list(classes), groups=groups, level=level, seed=seed
@@ -327,7 +347,7 @@ def _cache_key(data, config: dict) -> dict:
 
 
 def _repeat_out_of_sample(
-    data, lstm, *, folds: int, repeats: int, seed: int, console: Console
+    data, lstm, *, folds: int, repeats: int, seed: int, jobs: int | None, console: Console
 ) -> list:
     from labtriage.crossval import out_of_sample
     from labtriage.encode import encode_sequences
@@ -346,6 +366,7 @@ def _repeat_out_of_sample(
                 n_folds=folds,
                 seed=seed + r,
                 progress=bars,
+                jobs=jobs,
             )
         probs.append(run.pred_probs)
     return probs

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +29,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from labtriage.exceptions import LabelError
 from labtriage.noise import estimate_joint, noise_rate_from_joint
+from labtriage.train import parallel_plan, resolve_device, torch_threads
 
 BLEND_GRID = np.linspace(0.0, 1.0, 21)
 
@@ -128,6 +131,7 @@ def cross_val_pred_probs(
     cache: FoldCache | None = None,
     fit_params: Callable[[int], dict] | None = None,
     on_fitted: Callable[[int, object], None] | None = None,
+    n_jobs: int = 1,
 ) -> np.ndarray:
     """Probabilities for each row from a clone of ``estimator`` fitted on the other folds.
 
@@ -147,6 +151,10 @@ def cross_val_pred_probs(
         ``fit_params(fold)`` gives extra keyword arguments for ``fit``.
     on_fitted : callable, optional
         ``on_fitted(fold, model)`` after each fold's model is fitted (not for cached folds).
+    n_jobs : int, default 1
+        Folds fitted at once, in threads (torch and scikit-learn release the GIL in
+        their kernels). If one fold fails or the run is interrupted, folds not yet
+        started are dropped; finished ones stay in the cache.
 
     Returns
     -------
@@ -154,10 +162,13 @@ def cross_val_pred_probs(
     """
     k = int(labels.max()) + 1
     out = np.zeros((len(labels), k))
-    for fold in range(int(folds.max()) + 1):
+
+    def run_fold(fold: int) -> None:
         test = folds == fold
         stored = cache.load(name, fold) if cache is not None else None
         if stored is None:
+            if stop.is_set():
+                return
             model = clone(estimator).fit(
                 X[~test], labels[~test], **(fit_params(fold) if fit_params else {})
             )
@@ -169,6 +180,22 @@ def cross_val_pred_probs(
         out[test] = stored
         if progress is not None:
             progress.fold_done(name, fold)
+
+    stop = threading.Event()
+    n_folds = int(folds.max()) + 1
+    if n_jobs <= 1:
+        for fold in range(n_folds):
+            run_fold(fold)
+        return out
+    pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix=f"labtriage-{name}")
+    try:
+        for future in [pool.submit(run_fold, fold) for fold in range(n_folds)]:
+            future.result()
+    except BaseException:
+        stop.set()  # folds waiting in the pool return at once
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return out
 
 
@@ -182,11 +209,13 @@ def out_of_sample(
     seed: int = 0,
     progress: FoldProgress | None = None,
     cache: FoldCache | None = None,
+    jobs: int | None = None,
 ) -> OutOfSample:
     """Baseline and LSTM out-of-sample probabilities on the same folds, and their blend.
 
     ``lstm`` is an unfitted ``LSTMClassifier``; with ``batch_size="auto"`` its
-    ``noise_rate`` is set from the baseline's confident-joint estimate.
+    ``noise_rate`` is set from the baseline's confident-joint estimate. ``jobs``
+    fold models train at once (None: ``train.parallel_plan``'s default).
     """
     folds = assign_folds(labels, groups, n_folds=n_folds, seed=seed)
     baseline = cross_val_pred_probs(
@@ -212,22 +241,28 @@ def out_of_sample(
         r = model.train_result_
         training[fold] = {
             "batch_size": r.batch_size,
+            "learning_rate": r.lr,
             "best_epoch": r.best_epoch,
             "epochs_run": r.epochs_run,
             "device": r.device,
+            "parallel_folds": n_jobs,
+            "threads_per_fold": threads,
         }
 
-    probs = cross_val_pred_probs(
-        lstm,
-        codes,
-        labels,
-        folds,
-        name="lstm",
-        progress=progress,
-        cache=cache,
-        fit_params=fit_params,
-        on_fitted=on_fitted,
-    )
+    n_jobs, threads = parallel_plan(resolve_device(lstm.device), n_folds, jobs)
+    with torch_threads(threads):
+        probs = cross_val_pred_probs(
+            lstm,
+            codes,
+            labels,
+            folds,
+            name="lstm",
+            progress=progress,
+            cache=cache,
+            fit_params=fit_params,
+            on_fitted=on_fitted,
+            n_jobs=n_jobs,
+        )
     weight = blend_weight(probs, baseline, labels)
     blend = weight * probs + (1 - weight) * baseline
     per_model = {"lstm": probs, "baseline": baseline}

@@ -8,6 +8,8 @@ input is the padded integer array from ``encode.encode_sequences``.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -23,7 +25,6 @@ from labtriage.train import (
     noise_scaled_batch_size,
     predict_logits,
     resolve_device,
-    scaled_learning_rate,
     train_model,
 )
 
@@ -47,12 +48,14 @@ class LSTMNet(nn.Module):
         # Assay libraries vary fixed positions: telling the LSTM where it is lets it
         # learn site effects directly instead of counting steps through recurrence.
         self.position = nn.Embedding(max_length, embed_dim)
-        self.embed_dropout = nn.Dropout(dropout)
+        self.dropout = dropout
+        # Dropout masks come from this generator (None: torch's global one). Fold models
+        # trained side by side in threads each own one, so masks never race.
+        self.generator: torch.Generator | None = None
         self.lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
         self.wide = nn.Embedding(max_length * (len(AMINO_ACIDS) + 1), n_classes)
         nn.init.zeros_(self.wide.weight)
         self.head = nn.Sequential(
-            nn.Dropout(dropout),
             nn.Linear(4 * hidden_dim, hidden_dim),
             nn.ReLU(),
             nn.Linear(hidden_dim, n_classes),
@@ -63,9 +66,11 @@ class LSTMNet(nn.Module):
         mask = codes != PAD
         lengths = mask.sum(1)
         pos = torch.arange(codes.shape[1], device=codes.device)
-        emb = self.embed_dropout(self.embed(codes) + self.position(pos))
-        if bool((lengths == codes.shape[1]).all()):
+        emb = self._dropout(self.embed(codes) + self.position(pos))
+        padded = not bool((lengths == codes.shape[1]).all())
+        if not padded:  # fixed-length libraries: no packing, no masks
             out, (h, _) = self.lstm(emb)
+            pooled = out.amax(1)
         else:
             # Packing needs lengths on the CPU; variable-length tables pay this sync.
             packed = pack_padded_sequence(
@@ -73,10 +78,20 @@ class LSTMNet(nn.Module):
             )
             out, (h, _) = self.lstm(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=codes.shape[1])
-        pooled = out.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
-        deep = self.head(torch.cat([h[0], h[1], pooled], dim=1))
+            pooled = out.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+        deep = self.head(self._dropout(torch.cat([h[0], h[1], pooled], dim=1)))
         site = self.wide(pos * (len(AMINO_ACIDS) + 1) + codes)
-        return deep + site.masked_fill(~mask.unsqueeze(-1), 0.0).sum(1)
+        if padded:
+            site = site.masked_fill(~mask.unsqueeze(-1), 0.0)
+        return deep + site.sum(1)
+
+    def _dropout(self, x: torch.Tensor) -> torch.Tensor:
+        # Inverted dropout; a uniform draw compared with p is about twice as fast on
+        # the CPU as bernoulli_, which took 12 % of an epoch in the profile.
+        if not self.training or self.dropout == 0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.dropout
+        return x * keep / (1.0 - self.dropout)
 
 
 class LSTMClassifier(ClassifierMixin, BaseEstimator):
@@ -98,8 +113,10 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
     noise_rate : float, optional
         First estimate of the label noise, used by ``batch_size="auto"``; None means 0.
     lr : float, default 3e-3
-        Adam learning rate at the base batch of 256; larger batches scale it by
-        ``sqrt(batch / 256)`` (``train.scaled_learning_rate``).
+        Adam learning rate, the same at every batch size: a larger batch averages
+        the flipped labels' gradients away only if its steps stay as short (Rolnick
+        et al. 2017; scaling it up with the batch cost accuracy under heavy noise,
+        ``docs/benchmarks.md``).
     patience : int, default 5
         Epochs without a better held-out loss before stopping.
     device : {"auto", "cpu", "cuda"}, default "auto"
@@ -144,14 +161,15 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         config = TrainConfig(
             epochs=self.epochs,
             batch_size=batch_size,
-            lr=scaled_learning_rate(self.lr, batch_size),
+            lr=self.lr,
             patience=self.patience,
             device=self.device,
             seed=int(rng.integers(2**31)),
         )
-        # Initialisation and dropout draw from torch's global generator: seed a
-        # forked copy so fitting is deterministic and leaves the caller's state alone.
-        with torch.random.fork_rng(devices=[]):
+        # Initialisation draws from torch's global generator: seed a forked copy, under
+        # a lock because fold models may be built in parallel threads. Dropout then
+        # draws from the model's own generator, so fitting is deterministic.
+        with _INIT_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.module_ = LSTMNet(
                 len(self.classes_),
@@ -160,9 +178,12 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
                 hidden_dim=self.hidden_dim,
                 dropout=self.dropout,
             )
-            self.train_result_ = train_model(
-                self.module_, X, y_idx, config=config, val_mask=val_mask, on_epoch=on_epoch
-            )
+        device = resolve_device(self.device)
+        self.module_.generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+        self.train_result_ = train_model(
+            self.module_, X, y_idx, config=config, val_mask=val_mask, on_epoch=on_epoch
+        )
+        self.module_.generator = None  # generators do not pickle; the fitted model needs none
         self.module_.cpu()
         return self
 
@@ -189,6 +210,9 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
                 f"batch_size must be 'auto' or a positive int, got {self.batch_size!r}"
             )
         return int(self.batch_size)
+
+
+_INIT_LOCK = threading.Lock()
 
 
 def _held_out_mask(X: np.ndarray, rng: np.random.Generator, fraction: float = 0.1) -> np.ndarray:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,7 @@ class TrainResult:
     epochs_run: int
     batch_size: int
     device: str
+    lr: float = math.nan
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
 
@@ -64,6 +66,36 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
+
+
+def parallel_plan(device: torch.device, n_models: int, jobs: int | None = None) -> tuple[int, int]:
+    """How many models to train at once, and torch threads for each: ``(jobs, threads)``.
+
+    A one-layer LSTM on short peptides keeps no more than one CPU core busy per
+    model: two fold models side by side, one thread each, train about twice as many
+    sequences per second on 2 cores as one model with both threads
+    (``docs/benchmarks.md``). So on the CPU the default trains as many models at once
+    as there are torch threads (at most ``n_models``), sharing the threads out. On
+    CUDA the default is one model at a time; ``jobs`` overrides either default.
+    """
+    cores = torch.get_num_threads()
+    if jobs is None:
+        jobs = 1 if device.type == "cuda" else cores
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    jobs = max(1, min(jobs, n_models))
+    return jobs, max(1, cores // jobs)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Set torch's intra-op thread count for the block (it is process-wide), then restore it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def noise_scaled_batch_size(
@@ -106,16 +138,6 @@ def noise_scaled_batch_size(
     return int(max(1, min(cap, math.ceil(base / signal**2))))
 
 
-def scaled_learning_rate(lr: float, batch_size: int, *, base: int = BASE_BATCH_SIZE) -> float:
-    """Adam learning rate for ``batch_size``, given ``lr`` at ``base``: ``lr * sqrt(B / base)``.
-
-    A larger batch takes fewer steps per epoch; square-root scaling (the usual rule
-    for adaptive optimisers) keeps the progress per epoch, so the noise-scaled batch
-    does not need more epochs. Batches at or below ``base`` keep ``lr``.
-    """
-    return lr * math.sqrt(max(1.0, batch_size / base))
-
-
 def train_model(
     module: nn.Module,
     codes: np.ndarray,
@@ -156,7 +178,7 @@ def train_model(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     batch = max(1, min(config.batch_size, len(y_fit)))
-    result = TrainResult(0, 0, batch, str(device))
+    result = TrainResult(0, 0, batch, str(device), lr=config.lr)
     best_loss, best_state, stale = math.inf, copy.deepcopy(module.state_dict()), 0
     for epoch in range(config.epochs):
         # One epoch: a fresh permutation on the device, then contiguous slices of it.
