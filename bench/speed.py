@@ -107,6 +107,23 @@ def train_shipped(codes, labels, val, *, batch: int, epochs: int, device) -> int
     return int((~val).sum()) * epochs
 
 
+def lstm_layer_only(rows: int, length: int, *, batch: int, device) -> int:
+    """Forward and backward of the bare LSTM layer over ``rows`` random inputs.
+
+    No embedding, head, optimizer or data handling: the ceiling any loop around
+    this module can reach with the kernel torch uses on ``device``.
+    """
+    lstm = torch.nn.LSTM(
+        MODEL["embed_dim"], MODEL["hidden_dim"], batch_first=True, bidirectional=True
+    ).to(device)
+    x = torch.randn(batch, length, MODEL["embed_dim"], device=device, requires_grad=True)
+    for _ in range(max(1, rows // batch)):
+        out, (h, _) = lstm(x)
+        (out.sum() + h.sum()).backward()
+    _sync(device)
+    return max(1, rows // batch) * batch
+
+
 def train_skorch(codes, labels, *, epochs: int, device) -> int:
     """Train with skorch's default loop and the same module; returns sequences seen."""
     from skorch import NeuralNetClassifier
@@ -165,12 +182,19 @@ def trainer_rows(rows: int, epochs: int, repeats: int, device: torch.device) -> 
         "shipped, batch 128, 1 model": (shipped(128), 1),
         "skorch defaults, batch 128, 1 model": (skorch, 1),
     }
+    n_train = int((~val).sum()) * epochs
+
+    def kernel() -> int:
+        return lstm_layer_only(n_train, codes.shape[1], batch=auto, device=device)
+
+    runs[f"ceiling: bare LSTM layer forward + backward, batch {auto}, 1 model"] = (kernel, 1)
     if jobs > 1:
         runs[f"shipped, batch {auto}, {jobs} models at once (as the audit's folds)"] = (
             shipped(auto),
             jobs,
         )
         runs[f"skorch defaults, batch 128, {jobs} models at once"] = (skorch, jobs)
+        runs[f"ceiling: bare LSTM layer, batch {auto}, {jobs} models at once"] = (kernel, jobs)
     speeds = {}
     for name, (run, n_jobs) in runs.items():
         speeds[name] = statistics.median(throughput(run, n_jobs) for _ in range(repeats))

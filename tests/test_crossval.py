@@ -149,3 +149,12 @@ def test_torch_threads_restores_the_count():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_on_left_counts_the_folds_still_to_go(small_table):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    labels = small_table["label"].to_numpy()
+    folds = assign_folds(labels, np.arange(len(labels)), n_folds=4)
+    seen = []
+    cross_val_pred_probs(make_baseline(), codes, labels, folds, n_jobs=2, on_left=seen.append)
+    assert seen == [3, 2, 1, 0]

@@ -29,7 +29,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from labtriage.exceptions import LabelError
 from labtriage.noise import estimate_joint, noise_rate_from_joint
-from labtriage.train import parallel_plan, resolve_device, torch_threads
+from labtriage.train import parallel_plan, resolve_device, set_threads, torch_threads
 
 BLEND_GRID = np.linspace(0.0, 1.0, 21)
 
@@ -132,6 +132,7 @@ def cross_val_pred_probs(
     fit_params: Callable[[int], dict] | None = None,
     on_fitted: Callable[[int, object], None] | None = None,
     n_jobs: int = 1,
+    on_left: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Probabilities for each row from a clone of ``estimator`` fitted on the other folds.
 
@@ -155,6 +156,9 @@ def cross_val_pred_probs(
         Folds fitted at once, in threads (torch and scikit-learn release the GIL in
         their kernels). If one fold fails or the run is interrupted, folds not yet
         started are dropped; finished ones stay in the cache.
+    on_left : callable, optional
+        With ``n_jobs > 1``, ``on_left(n)`` each time a fold finishes, ``n`` folds
+        still to go (so freed CPU threads can go to the folds still training).
 
     Returns
     -------
@@ -180,9 +184,14 @@ def cross_val_pred_probs(
         out[test] = stored
         if progress is not None:
             progress.fold_done(name, fold)
+        if on_left is not None and n_jobs > 1:
+            with lock:
+                left[0] -= 1
+                on_left(left[0])
 
-    stop = threading.Event()
+    stop, lock = threading.Event(), threading.Lock()
     n_folds = int(folds.max()) + 1
+    left = [n_folds]
     if n_jobs <= 1:
         for fold in range(n_folds):
             run_fold(fold)
@@ -250,6 +259,12 @@ def out_of_sample(
         }
 
     n_jobs, threads = parallel_plan(resolve_device(lstm.device), n_folds, jobs)
+
+    def on_left(n: int) -> None:
+        # The last folds running get the threads the finished ones freed.
+        if 0 < n < n_jobs:
+            set_threads(max(1, threads * n_jobs // n))
+
     with torch_threads(threads):
         probs = cross_val_pred_probs(
             lstm,
@@ -262,6 +277,7 @@ def out_of_sample(
             fit_params=fit_params,
             on_fitted=on_fitted,
             n_jobs=n_jobs,
+            on_left=on_left,
         )
     weight = blend_weight(probs, baseline, labels)
     blend = weight * probs + (1 - weight) * baseline

@@ -87,6 +87,11 @@ def parallel_plan(device: torch.device, n_models: int, jobs: int | None = None) 
     return jobs, max(1, cores // jobs)
 
 
+def set_threads(n: int) -> None:
+    """Set torch's intra-op thread count (process-wide; running models pick it up)."""
+    torch.set_num_threads(n)
+
+
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Set torch's intra-op thread count for the block (it is process-wide), then restore it."""
