@@ -69,9 +69,13 @@ def run_dataset(name: str, codes, truth, rates, *, jobs: int = 1) -> list[dict]:
         for trainer, params in TRAINERS.items():
             hint = {"noise_rate": rate} if params["batch_size"] == "auto" else {}
             cells.append((rate, trainer, {**params, **hint}, x_train, noisy))
-        # Reference: clean labels on the information-equivalent share of the rows.
-        n_equiv = max(200, round(len(y_train) * (1 - 2 * rate) ** 2))
-        cells.append((rate, REFERENCE, {"batch_size": 64}, x_train[:n_equiv], y_train[:n_equiv]))
+        # Reference: clean labels on the information-equivalent share of the rows
+        # (at rate 0 that is the small-batch cell itself, reused below).
+        if rate > 0:
+            n_equiv = max(200, round(len(y_train) * (1 - 2 * rate) ** 2))
+            cells.append(
+                (rate, REFERENCE, {"batch_size": 64}, x_train[:n_equiv], y_train[:n_equiv])
+            )
 
     def fit(cell) -> dict:
         rate, trainer, params, x, y = cell
@@ -81,9 +85,16 @@ def run_dataset(name: str, codes, truth, rates, *, jobs: int = 1) -> list[dict]:
         return _row(name, rate, trainer, model, accuracy, t0)
 
     if jobs == 1:
-        return [fit(cell) for cell in cells]
-    with torch_threads(max(1, torch.get_num_threads() // jobs)), ThreadPoolExecutor(jobs) as pool:
-        return list(pool.map(fit, cells))
+        rows = [fit(cell) for cell in cells]
+    else:
+        threads = max(1, torch.get_num_threads() // jobs)
+        with torch_threads(threads), ThreadPoolExecutor(jobs) as pool:
+            rows = list(pool.map(fit, cells))
+    small = next(iter(TRAINERS))
+    rows += [
+        {**r, "trainer": REFERENCE} for r in rows if r["injected"] == 0 and r["trainer"] == small
+    ]
+    return sorted(rows, key=lambda r: r["injected"])
 
 
 def _row(name: str, rate: float, trainer: str, model, accuracy: float, t0: float) -> dict:

@@ -262,16 +262,31 @@ def main() -> None:
                 RESULTS / "speed_audit.csv", index=False
             )
     print(trainer.to_string(index=False))
-    attrs = trainer.attrs
-    write_block(
-        "speed",
-        "Trainer speed",
-        f"Run on {stamp['date']}, {stamp['device']}, {stamp['threads']} torch threads: "
-        f"`python bench/speed.py --rows {args.rows} --epochs {args.epochs} "
-        f"--repeats {args.repeats}`; "
-        f"matmul {attrs['matmul_gflops']:.1f} GFLOP/s, model {attrs['model_mflop']:.2f} MFLOP "
-        f"per training sequence; medians of {args.repeats} run(s).\n\n" + markdown_table(trainer),
+    sizes = args.audit_sizes or '""'
+    command = (
+        f"python bench/speed.py --rows {args.rows} --epochs {args.epochs} "
+        f"--repeats {args.repeats} --audit-sizes {sizes}"
     )
+    write_doc(command, audit=bool(args.audit_sizes))
+
+
+def write_doc(command: str, *, audit: bool = True) -> None:
+    """Write the speed block of docs/benchmarks.md from the results CSVs."""
+    trainer = pd.read_csv(RESULTS / "speed_trainer.csv")
+    first = trainer.iloc[0]
+    text = (
+        f"Run on {first['date']}, {first['device']}, {first['threads']} torch threads: "
+        f"`{command}`; matmul {first['matmul_gflops']:.1f} GFLOP/s, model "
+        f"{first['model_mflop']:.2f} MFLOP per training sequence.\n\n"
+        + markdown_table(trainer[["trainer", "train_seq_per_s", "vs_skorch", "fraction_of_limit"]])
+    )
+    if audit and (RESULTS / "speed_audit.csv").exists():
+        runs = pd.read_csv(RESULTS / "speed_audit.csv")
+        text += (
+            "\n\n`labtriage audit` with default options on simulated 12-mers, 20 % flips:\n\n"
+            + markdown_table(runs[["rows", "wall_s", "peak_rss_mib"]])
+        )
+    write_block("speed", "Trainer speed", text)
 
 
 def _sync(device: torch.device) -> None:

@@ -74,6 +74,11 @@ def test_quality_smallest_cell_scores_every_method(bench):
 def test_robustness_smallest_cell_trains_every_trainer(bench):
     robustness = bench[3]
     codes, truth, _, _ = bench[2].simulated(400)
-    rows = robustness.run_dataset("tiny", codes, truth, (0.2,))
-    assert [r["trainer"] for r in rows] == [*robustness.TRAINERS, robustness.REFERENCE]
+    rows = robustness.run_dataset("tiny", codes, truth, (0.0, 0.2), jobs=2)
+    cell = [*robustness.TRAINERS, robustness.REFERENCE]
+    assert [(r["injected"], r["trainer"]) for r in rows] == [(0.0, t) for t in cell] + [
+        (0.2, t) for t in cell
+    ]
     assert all(0 <= r["clean_test_accuracy"] <= 1 for r in rows)
+    # At rate 0 the reference is the small-batch model itself.
+    assert rows[3]["clean_test_accuracy"] == rows[0]["clean_test_accuracy"]
