@@ -210,7 +210,8 @@ def run_cell(
     return rows
 
 
-def write_doc_table(results: pd.DataFrame, label: str) -> None:
+def write_doc_table(results: pd.DataFrame) -> None:
+    """The quality block of docs/benchmarks.md: every dataset in the results CSV."""
     cols = [
         "dataset",
         "injected",
@@ -228,7 +229,13 @@ def write_doc_table(results: pd.DataFrame, label: str) -> None:
     write_block(
         "quality",
         "Detection quality against peers",
-        f"Run on {date.today().isoformat()}, {label}:\n\n{table}",
+        "\n".join(
+            f"- {dataset}: run on {run_date}, {command}"
+            for (dataset, run_date, command), _ in results.groupby(
+                ["dataset", "date", "command"], sort=False
+            )
+        )
+        + f"\n\n{table}",
     )
 
 
@@ -253,6 +260,9 @@ def main() -> None:
     parser.add_argument(
         "--datasets", help="run only these of the full grid: sim,sim-asym,gb1,mason"
     )
+    parser.add_argument(
+        "--rates", help="comma-separated flip rates instead of each dataset's (0 is always run)"
+    )
     parser.add_argument("--skorch-epochs", type=int, default=10)
     args = parser.parse_args()
     grid = full_grid()
@@ -264,6 +274,11 @@ def main() -> None:
         label = f"`python bench/quality.py --datasets {args.datasets}`"
     else:
         runs, label = list(grid.values()), "full grid (`make bench`)"
+    if args.rates:
+        # Rate 0 measures a real table's own noise, which the expected rates build on.
+        rates = sorted({0.0, *(float(r) for r in args.rates.split(","))})
+        runs = [(name, load, tuple(rates), asym) for name, load, _, asym in runs]
+        label = label[:-1] + f" --rates {args.rates}`"
     rows, base_rates = [], {}
     for name, load, rates, asym in runs:
         data = load()
@@ -276,10 +291,15 @@ def main() -> None:
                 skorch_epochs=args.skorch_epochs,
                 base_rates=base_rates,
             )
-    results = pd.DataFrame(rows)
+    results = pd.DataFrame(rows).assign(date=date.today().isoformat(), command=label)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    results.assign(date=date.today().isoformat()).to_csv(RESULTS, index=False)
-    write_doc_table(results, label)
+    if RESULTS.exists():  # keep other datasets' rows, so partial runs build the full table
+        kept = pd.read_csv(RESULTS)
+        if "command" in kept:
+            kept = kept[~kept["dataset"].isin(results["dataset"])]
+            results = pd.concat([kept, results], ignore_index=True)
+    results.to_csv(RESULTS, index=False)
+    write_doc_table(results)
 
 
 if __name__ == "__main__":

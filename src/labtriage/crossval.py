@@ -289,7 +289,7 @@ def out_of_sample(
         per_model=per_model,
         metrics={m: score_pred_probs(labels, p) for m, p in {**per_model, "blend": blend}.items()},
         first_noise_estimate=eta,
-        training=training,
+        training=dict(sorted(training.items())),
     )
 
 
