@@ -27,7 +27,9 @@ bench-quick:
 	cd bench && $(PYTHON) robustness.py --quick
 	cd bench && $(PYTHON) speed.py --rows 20000 --epochs 1 --repeats 1 --audit-sizes ""
 
-# bench: the full grids (simulated 250k rows, GB1, Mason; needs ../shared/data). Hours on 2 CPU cores.
+# bench: the full grids (simulated 250k rows, GB1, Mason; needs ../shared/data). Hours on 2 CPU
+# cores: acceptance 8 min, speed about 20 min, robustness 27 min for 4 of its 6 rates, quality
+# hours (docs/benchmarks.md, "How long the benchmarks take").
 bench:
 	$(PYTHON) -m pip install -q -e ".[test,bench]"
 	cd bench && $(PYTHON) acceptance.py
