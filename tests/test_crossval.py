@@ -1,3 +1,4 @@
+import threading
 import time
 
 import numpy as np
@@ -6,6 +7,7 @@ import torch
 
 from labtriage.crossval import (
     FoldCache,
+    FoldCancelled,
     assign_folds,
     blend_weight,
     cross_val_pred_probs,
@@ -157,3 +159,40 @@ def test_on_left_counts_the_folds_still_to_go(small_table):
     seen = []
     cross_val_pred_probs(make_baseline(), codes, labels, folds, n_jobs=2, on_left=seen.append)
     assert seen == [3, 2, 1, 0]
+
+
+def test_a_failing_fold_stops_running_folds_that_watch_the_stop_event(small_table):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    labels = small_table["label"].to_numpy()
+    folds = assign_folds(labels, np.arange(len(labels)), n_folds=2)
+    stop, epochs, lock = threading.Event(), [], threading.Lock()
+
+    class FirstFailsOthersRun:
+        def get_params(self, deep=False):
+            return {}
+
+        def fit(self, X, y, on_epoch):
+            with lock:
+                first = not hasattr(FirstFailsOthersRun, "started")
+                FirstFailsOthersRun.started = True
+            if first:
+                time.sleep(0.2)
+                raise RuntimeError("fold failed")
+            for _ in range(200):  # 10 s unless stopped
+                time.sleep(0.05)
+                on_epoch()
+                epochs.append(1)
+
+    def fit_params(fold):
+        def on_epoch():
+            if stop.is_set():
+                raise FoldCancelled("stopped")
+
+        return {"on_epoch": on_epoch}
+
+    with pytest.raises(RuntimeError, match="fold failed"):
+        cross_val_pred_probs(
+            FirstFailsOthersRun(), codes, labels, folds, n_jobs=2, fit_params=fit_params, stop=stop
+        )
+    assert stop.is_set()
+    assert len(epochs) < 200

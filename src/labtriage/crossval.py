@@ -14,7 +14,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +32,10 @@ from labtriage.noise import estimate_joint, noise_rate_from_joint
 from labtriage.train import parallel_plan, resolve_device, set_threads, torch_threads
 
 BLEND_GRID = np.linspace(0.0, 1.0, 21)
+
+
+class FoldCancelled(Exception):
+    """A fold model stopped because another fold failed or the run was interrupted."""
 
 
 class FoldProgress(Protocol):
@@ -133,6 +137,7 @@ def cross_val_pred_probs(
     on_fitted: Callable[[int, object], None] | None = None,
     n_jobs: int = 1,
     on_left: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> np.ndarray:
     """Probabilities for each row from a clone of ``estimator`` fitted on the other folds.
 
@@ -155,10 +160,13 @@ def cross_val_pred_probs(
     n_jobs : int, default 1
         Folds fitted at once, in threads (torch and scikit-learn release the GIL in
         their kernels). If one fold fails or the run is interrupted, folds not yet
-        started are dropped; finished ones stay in the cache.
+        started are dropped and ``stop`` is set; finished ones stay in the cache.
     on_left : callable, optional
         With ``n_jobs > 1``, ``on_left(n)`` each time a fold finishes, ``n`` folds
         still to go (so freed CPU threads can go to the folds still training).
+    stop : threading.Event, optional
+        Set here when a fold fails or the run is interrupted; a fit that watches
+        it (through ``fit_params``) can end early instead of running to the end.
 
     Returns
     -------
@@ -189,7 +197,8 @@ def cross_val_pred_probs(
                 left[0] -= 1
                 on_left(left[0])
 
-    stop, lock = threading.Event(), threading.Lock()
+    stop = stop if stop is not None else threading.Event()
+    lock = threading.Lock()
     n_folds = int(folds.max()) + 1
     left = [n_folds]
     if n_jobs <= 1:
@@ -198,10 +207,13 @@ def cross_val_pred_probs(
         return out
     pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix=f"labtriage-{name}")
     try:
-        for future in [pool.submit(run_fold, fold) for fold in range(n_folds)]:
-            future.result()
+        futures = [pool.submit(run_fold, fold) for fold in range(n_folds)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:  # the first failure in fold order, not a cancelled fold
+            if future in done and future.exception() is not None:
+                raise future.exception()
     except BaseException:
-        stop.set()  # folds waiting in the pool return at once
+        stop.set()  # queued folds return at once; running ones that watch it stop
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -240,11 +252,19 @@ def out_of_sample(
     lstm = clone(lstm).set_params(noise_rate=eta)
     training: dict[int, dict] = {}
 
+    stop = threading.Event()
+
     def fit_params(fold: int) -> dict:
-        if progress is None:
-            return {}
-        progress.fold_started("lstm", fold, lstm.epochs)
-        return {"on_epoch": lambda *_: progress.advance("lstm", fold)}
+        if progress is not None:
+            progress.fold_started("lstm", fold, lstm.epochs)
+
+        def on_epoch(*_) -> None:
+            if stop.is_set():  # another fold failed or the run was interrupted
+                raise FoldCancelled(f"lstm fold {fold + 1} stopped")
+            if progress is not None:
+                progress.advance("lstm", fold)
+
+        return {"on_epoch": on_epoch}
 
     def on_fitted(fold: int, model) -> None:
         r = model.train_result_
@@ -278,6 +298,7 @@ def out_of_sample(
             on_fitted=on_fitted,
             n_jobs=n_jobs,
             on_left=on_left,
+            stop=stop,
         )
     weight = blend_weight(probs, baseline, labels)
     blend = weight * probs + (1 - weight) * baseline
