@@ -248,3 +248,18 @@ def test_help():
     assert result.exit_code == 0
     for option in ("--out", "--folds", "--label-col", "--threshold", "--force", "--debug"):
         assert option in result.output
+
+
+@pytest.mark.parametrize(("command", "resume"), [("audit", True), ("estimate-noise", False)])
+def test_ctrl_c_exits_130_with_one_line(tmp_path, monkeypatch, command, resume):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crossval, "cross_val_pred_probs", interrupted)
+    table = "sequence,label\nACD,1\nEFG,0\nHIK,0\nLMN,1\n"
+    result = read(command, write(tmp_path, table), tmp_path, "--folds", 2)
+    assert result.exit_code == 130, result.output
+    assert "Traceback" not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("interrupted")
+    assert ("rerun the same command to resume" in last) == resume

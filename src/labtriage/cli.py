@@ -94,7 +94,7 @@ def main(
 
 
 @contextmanager
-def _errors(debug: bool) -> Iterator[None]:
+def _errors(debug: bool, *, resumable: bool = False) -> Iterator[None]:
     """The one place where exceptions become exit codes and one-line messages."""
     try:
         yield
@@ -108,6 +108,12 @@ def _errors(debug: bool) -> Iterator[None]:
             f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(code) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        hint = ": finished folds are kept, rerun the same command to resume" if resumable else ""
+        Console(stderr=True).print(f"interrupted{hint}", highlight=False)
+        raise typer.Exit(130) from None
 
 
 def _console(quiet: bool) -> Console:
@@ -191,7 +197,7 @@ def audit(
     Writes scores.csv, worklist.csv (rows to re-measure, with every input column),
     report.json and report.html to --out.
     """
-    with _errors(debug):
+    with _errors(debug, resumable=True):
         from labtriage.audit import audit_assay
         from labtriage.crossval import FoldCache
         from labtriage.report import (
