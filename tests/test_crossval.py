@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from labtriage.cache import FoldCache
 from labtriage.crossval import (
-    FoldCache,
     FoldCancelled,
     assign_folds,
     blend_weight,
@@ -196,3 +196,12 @@ def test_a_failing_fold_stops_running_folds_that_watch_the_stop_event(small_tabl
         )
     assert stop.is_set()
     assert len(epochs) < 200
+
+
+def test_cache_for_data_keys_on_sequences_labels_and_options(tmp_path):
+    labels = np.array([0, 1, 0])
+    key = FoldCache.for_data(tmp_path, ["AC", "DE", "FG"], labels, {"seed": 0}).key
+    assert FoldCache.for_data(tmp_path, ["AC", "DE", "FG"], labels.copy(), {"seed": 0}).key == key
+    assert FoldCache.for_data(tmp_path, ["AC", "DE", "FG"], 1 - labels, {"seed": 0}).key != key
+    assert FoldCache.for_data(tmp_path, ["AC", "DE", "FH"], labels, {"seed": 0}).key != key
+    assert FoldCache.for_data(tmp_path, ["AC", "DE", "FG"], labels, {"seed": 1}).key != key

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from labtriage.crossval import FoldCache, FoldProgress, OutOfSample, out_of_sample
+from labtriage.cache import FoldCache
+from labtriage.crossval import FoldProgress, OutOfSample, out_of_sample
 from labtriage.encode import encode_sequences
 from labtriage.io import Assay
 from labtriage.noise import NoiseEstimate, estimate_noise

@@ -199,7 +199,7 @@ def audit(
     """
     with _errors(debug, resumable=True):
         from labtriage.audit import audit_assay
-        from labtriage.crossval import FoldCache
+        from labtriage.cache import FoldCache
         from labtriage.report import (
             FoldProgressBars,
             check_outputs_free,
@@ -227,8 +227,8 @@ def audit(
             "lstm": lstm.get_params(),
         }
         # --jobs changes only how folds are scheduled: a rerun with another value resumes.
-        key = _cache_key(data, {k: v for k, v in config.items() if k != "jobs"})
-        cache = FoldCache(out / ".labtriage-cache", key)
+        options = {k: v for k, v in config.items() if k != "jobs"}
+        cache = FoldCache.for_data(out / ".labtriage-cache", data.sequences, data.labels, options)
         console.print(
             f"auditing {data.n_rows:,} rows of {assay} ({folds}-fold cross-validation)",
             soft_wrap=True,
@@ -328,28 +328,12 @@ def simulate(
 
 # --- helpers -------------------------------------------------------------------------
 
-DATA_OPTIONS = (
-    "sequence_col",
-    "label_col",
-    "fitness_col",
-    "threshold",
-    "positive",
-    "sheet",
-    "invalid",
-)
+DATA_OPTIONS = "sequence_col label_col fitness_col threshold positive sheet invalid".split()
 
 
 def _data_options(values: dict) -> dict:
     """The data options of a command's arguments, for ``read_assay``."""
     return {name: values[name] for name in DATA_OPTIONS}
-
-
-def _cache_key(data, config: dict) -> dict:
-    import hashlib
-
-    digest = hashlib.sha256("\n".join(data.sequences).encode())
-    digest.update(data.labels.tobytes())
-    return {"data": digest.hexdigest(), "config": config, "version": __version__}
 
 
 def _repeat_out_of_sample(

@@ -10,13 +10,10 @@ log-loss (a weight of 0 or 1 is simply picking the better model).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +24,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from labtriage.cache import FoldCache
 from labtriage.exceptions import LabelError
 from labtriage.noise import estimate_joint, noise_rate_from_joint
 from labtriage.train import parallel_plan, resolve_device, set_threads, torch_threads
@@ -330,39 +328,6 @@ def score_pred_probs(labels: np.ndarray, pred_probs: np.ndarray) -> dict[str, fl
         "log_loss": _log_loss(labels, pred_probs),
         "accuracy": float(accuracy_score(labels, pred_probs.argmax(axis=1))),
     }
-
-
-class FoldCache:
-    """Per-fold probabilities on disk, so an interrupted run resumes where it stopped.
-
-    Entries are keyed by a hash of everything that determines them (data, folds,
-    model parameters, seed); a changed input or option starts afresh.
-    """
-
-    def __init__(self, directory: Path, key: dict):
-        self.directory = Path(directory)
-        self.key = hashlib.sha256(
-            json.dumps(key, sort_keys=True, default=str).encode()
-        ).hexdigest()[:16]
-
-    def path(self, name: str, fold: int) -> Path:
-        return self.directory / f"{self.key}-{name}-fold{fold}.npy"
-
-    def load(self, name: str, fold: int) -> np.ndarray | None:
-        p = self.path(name, fold)
-        return np.load(p) if p.exists() else None
-
-    def save(self, name: str, fold: int, probs: np.ndarray) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.path(name, fold).with_suffix(".tmp.npy")
-        np.save(tmp, probs)
-        tmp.replace(self.path(name, fold))
-
-    def clear(self) -> None:
-        for p in self.directory.glob(f"{self.key}-*.npy"):
-            p.unlink()
-        if self.directory.exists() and not any(self.directory.iterdir()):
-            self.directory.rmdir()
 
 
 def _log_loss(labels: np.ndarray, pred_probs: np.ndarray) -> float:
