@@ -82,3 +82,27 @@ def test_robustness_smallest_cell_trains_every_trainer(bench):
     assert all(0 <= r["clean_test_accuracy"] <= 1 for r in rows)
     # At rate 0 the reference is the small-batch model itself.
     assert rows[3]["clean_test_accuracy"] == rows[0]["clean_test_accuracy"]
+
+
+def test_quality_saves_each_cell_and_replaces_only_that_cell(bench, tmp_path, monkeypatch):
+    quality = bench[2]
+    import doc
+
+    monkeypatch.setattr(quality, "RESULTS", tmp_path / "quality.csv")
+    monkeypatch.setattr(doc, "DOC", tmp_path / "benchmarks.md")
+    (tmp_path / "benchmarks.md").write_text("# Benchmarks\n")
+
+    def cell(rate, auroc):
+        return [{"dataset": "tiny", "injected": rate, "method": "m", "auroc": auroc}]
+
+    quality.save_cell(cell(0.2, 0.5), "first")
+    quality.save_cell(cell(0.1, 0.6), "first")
+    saved = quality.save_cell(cell(0.2, 0.9), "second")  # a rerun of one cell
+    assert saved[["injected", "auroc", "command"]].values.tolist() == [
+        [0.1, 0.6, "first"],
+        [0.2, 0.9, "second"],
+    ]
+    assert not (tmp_path / "quality.csv.partial").exists()
+    text = (tmp_path / "benchmarks.md").read_text()
+    assert "| tiny | 0.2 | m | 0.9 |" in text and "| tiny | 0.2 | m | 0.5 |" not in text
+    assert "- tiny: run on" in text and "first" in text and "second" in text
