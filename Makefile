@@ -27,9 +27,10 @@ bench-quick:
 	cd bench && $(PYTHON) robustness.py --quick
 	cd bench && $(PYTHON) speed.py --rows 20000 --epochs 1 --repeats 1 --audit-sizes ""
 
-# bench: the full grids (simulated 250k rows, GB1, Mason; needs ../shared/data). Hours on 2 CPU
-# cores: acceptance 8 min, speed about 20 min, robustness 27 min for 4 of its 6 rates, quality
-# hours (docs/benchmarks.md, "How long the benchmarks take").
+# bench: the full grids (simulated 250k rows, GB1, Mason; needs ../shared/data). About 4.5 hours
+# on 2 CPU cores: acceptance 8 min, speed about 20 min, robustness about 40 min, quality about
+# 3 h 20 min (docs/benchmarks.md, "How long the benchmarks take"). A stopped quality run goes on
+# with `cd bench && python quality.py --resume`.
 bench:
 	$(PYTHON) -m pip install -q -e ".[test,bench]"
 	cd bench && $(PYTHON) acceptance.py
