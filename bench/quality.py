@@ -319,9 +319,9 @@ def main() -> None:
         label = label[:-1] + f" --rates {args.rates}`"
     base_rates: dict = {}
     for name, load, rates, asym in runs:
-        done = finished_cells()
-        done = done[done["dataset"] == name]
         if args.resume:
+            done = finished_cells()
+            done = done[done["dataset"] == name]
             # A real table's own noise, measured at rate 0 in the earlier run.
             for row in done[done["injected"] == 0].itertuples():
                 base_rates[(name, row.method)] = row.noise_estimate
