@@ -26,14 +26,16 @@ bench-quick:
 	cd bench && $(PYTHON) quality.py --quick
 	cd bench && $(PYTHON) robustness.py --quick
 	cd bench && $(PYTHON) speed.py --rows 20000 --epochs 1 --repeats 1 --audit-sizes ""
+	cd bench && $(PYTHON) epochs.py --quick
 
-# bench: the full grids (simulated 250k rows, GB1, Mason; needs ../shared/data). About 4.5 hours
-# on 2 CPU cores: acceptance 8 min, speed about 20 min, robustness about 40 min, quality about
-# 3 h 20 min (docs/benchmarks.md, "How long the benchmarks take"). A stopped quality run goes on
-# with `cd bench && python quality.py --resume`.
+# bench: the full grids (simulated 250k rows, GB1, Mason; needs ../shared/data). About 4 3/4
+# hours on 2 CPU cores: acceptance 8 min, speed about 20 min, robustness about 40 min, quality
+# about 3 h 26 min, epochs about 12 min (docs/benchmarks.md, "How long the benchmarks take").
+# A stopped quality run goes on with `cd bench && python quality.py --resume`.
 bench:
 	$(PYTHON) -m pip install -q -e ".[test,bench]"
 	cd bench && $(PYTHON) acceptance.py
-	cd bench && $(PYTHON) speed.py --audit-sizes 10000,50000,250000
+	cd bench && $(PYTHON) speed.py --epochs 2 --audit-sizes 10000,50000,250000
 	cd bench && $(PYTHON) quality.py
 	cd bench && $(PYTHON) robustness.py
+	cd bench && $(PYTHON) epochs.py

@@ -1,7 +1,9 @@
-"""Write benchmark tables into docs/benchmarks.md, between named markers."""
+"""Benchmark results: merged into bench/results/*.csv, written into docs/benchmarks.md."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -29,3 +31,34 @@ def write_block(name: str, heading: str, text: str) -> None:
     else:
         doc += f"\n## {heading}\n\n{start}\n{text}\n{end}\n"
     DOC.write_text(doc)
+
+
+def merge_results(
+    path: Path, new: pd.DataFrame, *, replace: Callable[[pd.DataFrame], pd.Series] | None = None
+) -> pd.DataFrame:
+    """Write ``new`` into the CSV at ``path``, replacing only earlier rows it reruns.
+
+    By default an earlier row is replaced when its dataset is among ``new``'s, so a
+    quick run never wipes a full run's results; ``replace`` (earlier rows -> mask of
+    those to replace) narrows that. The file is replaced atomically: a stopped run leaves the
+    previous one intact.
+    """
+    if path.exists():
+        old = pd.read_csv(path)
+        drop = old["dataset"].isin(new["dataset"]) if replace is None else replace(old)
+        new = pd.concat([old[~drop], new], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    new.to_csv(partial, index=False)
+    os.replace(partial, path)
+    return new
+
+
+def provenance(results: pd.DataFrame) -> str:
+    """One line per dataset: when its rows were measured and the commands that ran."""
+    lines = []
+    for dataset, rows in results.groupby("dataset", sort=False):
+        dates = sorted(set(rows["date"]))
+        when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+        lines.append(f"- {dataset}: run on {when}, " + "; ".join(dict.fromkeys(rows["command"])))
+    return "\n".join(lines)

@@ -40,7 +40,6 @@ Usage: ``python bench/quality.py --quick`` (about 2 minutes on 2 CPU cores) or
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from datetime import date
 from pathlib import Path
@@ -48,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from doc import markdown_table, write_block
+from doc import markdown_table, merge_results, provenance, write_block
 from sklearn.metrics import (
     average_precision_score,
     f1_score,
@@ -235,13 +234,7 @@ def write_doc_table(results: pd.DataFrame) -> None:
     write_block(
         "quality",
         "Detection quality against peers",
-        "\n".join(
-            f"- {dataset}: run on {run_date}, {command}"
-            for (dataset, run_date, command), _ in results.groupby(
-                ["dataset", "date", "command"], sort=False
-            )
-        )
-        + f"\n\n{table}",
+        provenance(results) + f"\n\n{table}",
     )
 
 
@@ -267,18 +260,11 @@ def full_grid() -> dict[str, tuple]:
 def save_cell(rows: list[dict], command: str) -> pd.DataFrame:
     """Merge one finished cell into the results CSV (atomically) and the docs table."""
     cell = pd.DataFrame(rows).assign(date=date.today().isoformat(), command=command)
-    results = cell
-    if RESULTS.exists():
-        kept = pd.read_csv(RESULTS)
-        same = kept["dataset"].eq(cell["dataset"].iloc[0]) & kept["injected"].eq(
-            cell["injected"].iloc[0]
-        )
-        results = pd.concat([kept[~same], cell], ignore_index=True)
-        results = results.sort_values(["dataset", "injected"], kind="stable", ignore_index=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    partial = RESULTS.with_suffix(".csv.partial")
-    results.to_csv(partial, index=False)
-    os.replace(partial, RESULTS)
+    dataset, rate = cell["dataset"].iloc[0], cell["injected"].iloc[0]
+    results = merge_results(
+        RESULTS, cell, replace=lambda old: old["dataset"].eq(dataset) & old["injected"].eq(rate)
+    )
+    results = results.sort_values(["dataset", "injected"], kind="stable", ignore_index=True)
     write_doc_table(results)
     return results
 

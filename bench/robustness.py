@@ -19,8 +19,9 @@ information allows; no batch rule can hold the clean-table accuracy beyond it.
 On GB1 the test labels are the assay's own (its measurement noise included), not
 known-clean ones; on simulated landscapes they are the true labels.
 
-Writes ``bench/results/robustness.csv``, ``docs/figures/robustness.png`` and the
-table between the robustness markers in ``docs/benchmarks.md``.
+Merges its datasets' rows into ``bench/results/robustness.csv`` (other datasets'
+rows are kept) and redraws ``docs/figures/robustness.png`` and the table between
+the robustness markers in ``docs/benchmarks.md`` from that file.
 Usage: ``python bench/robustness.py --quick`` (simulated 8,000 rows) or without
 ``--quick`` for the simulated 250,000-row landscape and balanced GB1.
 """
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from doc import markdown_table, write_block
+from doc import markdown_table, merge_results, provenance, write_block
 
 from labtriage.model import LSTMClassifier
 from labtriage.noise import inject_label_noise
@@ -133,14 +134,15 @@ def plot(results: pd.DataFrame) -> None:
     fig.savefig(FIGURE, dpi=110)
 
 
-def write_doc_table(results: pd.DataFrame, label: str) -> None:
+def write_doc_table(results: pd.DataFrame) -> None:
     wide = results.pivot_table(
         index=["dataset", "injected"], columns="trainer", values="clean_test_accuracy", sort=False
     ).reset_index()
     write_block(
         "robustness",
         "Robust training",
-        f"Run on {date.today().isoformat()}, {label}; clean-test accuracy:\n\n"
+        provenance(results)
+        + "\n\nClean-test accuracy:\n\n"
         + markdown_table(wide)
         + "\n\n![clean-test accuracy against injected noise](figures/robustness.png)",
     )
@@ -172,18 +174,18 @@ def main() -> None:
         codes, truth, _, _ = load()
         jobs = args.jobs or parallel_plan(resolve_device("auto"), n_models=4)[0]
         rows += run_dataset(name, codes, truth, rates, jobs=jobs)
-    results = pd.DataFrame(rows)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    results.assign(date=date.today().isoformat()).to_csv(RESULTS, index=False)
-    plot(results)
-    label = (
+    command = (
         "`python bench/robustness.py "
         + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)).replace(
             "--quick True", "--quick"
         )
         + "`"
-    )
-    write_doc_table(results, label)
+    ).replace(" `", "`")
+    # Replaces only the datasets this run measured: a quick run keeps the full grid's rows.
+    new = pd.DataFrame(rows).assign(date=date.today().isoformat(), command=command)
+    results = merge_results(RESULTS, new)
+    plot(results)
+    write_doc_table(results)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ scored in training sequences per second of wall time; each figure is the median 
 ``--repeats`` runs. Then ``labtriage audit`` wall time and peak memory at
 ``--audit-sizes`` (simulated 12-mers, 20 % flips).
 
-Writes ``bench/results/speed_trainer.csv`` and ``bench/results/speed_audit.csv``.
+Merges its rows into ``bench/results/speed_trainer.csv`` (replacing only the same
+options on the same device) and ``bench/results/speed_audit.csv`` (the same sizes on
+the same device), then rewrites the speed block of ``docs/benchmarks.md`` from both.
 Usage: ``python bench/speed.py [--rows 50000] [--epochs 3] [--repeats 3]
 [--audit-sizes 10000,50000] [--device cpu]``; ``--profile`` prints where one
 epoch of the shipped loop spends its time instead.
@@ -39,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from doc import markdown_table, write_block
+from doc import markdown_table, merge_results, write_block
 
 from labtriage.encode import encode_sequences
 from labtriage.model import LSTMNet
@@ -254,41 +256,49 @@ def main() -> None:
         "device": _describe(device),
         "threads": torch.get_num_threads(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    setup = f"--rows {args.rows} --epochs {args.epochs} --repeats {args.repeats}"
     trainer = trainer_rows(args.rows, args.epochs, args.repeats, device)
-    trainer.assign(**stamp, **trainer.attrs).to_csv(RESULTS / "speed_trainer.csv", index=False)
+    trainer = trainer.assign(**stamp, **trainer.attrs, setup=setup)
+    # A run replaces only its own setup on its own device: a quick run or a GPU run
+    # keeps the full CPU figures.
+    merge_results(
+        RESULTS / "speed_trainer.csv",
+        trainer,
+        replace=lambda old: old["setup"].eq(setup) & old["device"].eq(stamp["device"]),
+    )
     if args.audit_sizes:
+        sizes = [int(s) for s in args.audit_sizes.split(",")]
         with tempfile.TemporaryDirectory() as tmp:
-            sizes = [int(s) for s in args.audit_sizes.split(",")]
-            audit_rows(sizes, Path(tmp)).assign(**stamp).to_csv(
-                RESULTS / "speed_audit.csv", index=False
-            )
-    print(trainer.to_string(index=False))
-    sizes = args.audit_sizes or '""'
-    command = (
-        f"python bench/speed.py --rows {args.rows} --epochs {args.epochs} "
-        f"--repeats {args.repeats} --audit-sizes {sizes}"
-    )
-    write_doc(command, audit=bool(args.audit_sizes))
-
-
-def write_doc(command: str, *, audit: bool = True) -> None:
-    """Write the speed block of docs/benchmarks.md from the results CSVs."""
-    trainer = pd.read_csv(RESULTS / "speed_trainer.csv")
-    first = trainer.iloc[0]
-    text = (
-        f"Run on {first['date']}, {first['device']}, {first['threads']} torch threads: "
-        f"`{command}`; matmul {first['matmul_gflops']:.1f} GFLOP/s, model "
-        f"{first['model_mflop']:.2f} MFLOP per training sequence.\n\n"
-        + markdown_table(trainer[["trainer", "train_seq_per_s", "vs_skorch", "fraction_of_limit"]])
-    )
-    if audit and (RESULTS / "speed_audit.csv").exists():
-        runs = pd.read_csv(RESULTS / "speed_audit.csv")
-        text += (
-            "\n\n`labtriage audit` with default options on simulated 12-mers, 20 % flips:\n\n"
-            + markdown_table(runs[["rows", "wall_s", "peak_rss_mib"]])
+            audits = audit_rows(sizes, Path(tmp)).assign(**stamp)
+        merge_results(
+            RESULTS / "speed_audit.csv",
+            audits,
+            replace=lambda old: old["rows"].isin(sizes) & old["device"].eq(stamp["device"]),
         )
-    write_block("speed", "Trainer speed", text)
+    print(trainer.to_string(index=False))
+    write_doc()
+
+
+def write_doc() -> None:
+    """Write the speed block of docs/benchmarks.md from every row of the results CSVs."""
+    trainer = pd.read_csv(RESULTS / "speed_trainer.csv")
+    parts = []
+    for (setup, device), rows in trainer.groupby(["setup", "device"], sort=False):
+        first = rows.iloc[0]
+        parts.append(
+            f"Run on {first['date']}, {device}, {first['threads']} torch threads: "
+            f"`python bench/speed.py {setup}`; matmul {first['matmul_gflops']:.1f} GFLOP/s, "
+            f"model {first['model_mflop']:.2f} MFLOP per training sequence.\n\n"
+            + markdown_table(rows[["trainer", "train_seq_per_s", "vs_skorch", "fraction_of_limit"]])
+        )
+    if (RESULTS / "speed_audit.csv").exists():
+        runs = pd.read_csv(RESULTS / "speed_audit.csv").sort_values(["device", "rows"])
+        parts.append(
+            "`labtriage audit` with default options on simulated 12-mers, 20 % flips "
+            "(`--audit-sizes`):\n\n"
+            + markdown_table(runs[["rows", "wall_s", "peak_rss_mib", "device", "date"]])
+        )
+    write_block("speed", "Trainer speed", "\n\n".join(parts))
 
 
 def _sync(device: torch.device) -> None:

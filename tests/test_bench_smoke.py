@@ -1,9 +1,11 @@
 """The benchmark scripts must keep running: their smallest cells, on tiny data."""
 
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -14,11 +16,12 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 def bench():
     sys.path.insert(0, str(BENCH))
     import acceptance
+    import epochs
     import quality
     import robustness
     import speed
 
-    yield acceptance, speed, quality, robustness
+    yield acceptance, speed, quality, robustness, epochs
     sys.path.remove(str(BENCH))
 
 
@@ -105,4 +108,37 @@ def test_quality_saves_each_cell_and_replaces_only_that_cell(bench, tmp_path, mo
     assert not (tmp_path / "quality.csv.partial").exists()
     text = (tmp_path / "benchmarks.md").read_text()
     assert "| tiny | 0.2 | m | 0.9 |" in text and "| tiny | 0.2 | m | 0.5 |" not in text
-    assert "- tiny: run on" in text and "first" in text and "second" in text
+    assert text.count("- tiny: run on") == 1  # one provenance line per dataset
+    assert f"- tiny: run on {date.today().isoformat()}, first; second" in text
+
+
+def test_epoch_trace_marks_the_epoch_early_stopping_picks(bench):
+    epochs = bench[4]
+    codes, truth, _, _ = bench[2].simulated(600)
+    rows = epochs.trace(codes, truth, 0.2, "cosine", epochs=3)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    picked = [r for r in rows if r["picked_by_noisy_loss"]]
+    assert len(picked) == 1
+    # The first epoch within the trainer's 1e-4 tolerance of the lowest noisy loss.
+    assert picked[0]["noisy_val_loss"] <= min(r["noisy_val_loss"] for r in rows) + 1e-4
+    assert all(0 <= r["clean_test_auroc"] <= 1 for r in rows)
+    table = epochs.summary(pd.DataFrame(rows).assign(dataset="tiny"))
+    assert table["epoch picked by noisy loss"].tolist() == [picked[0]["epoch"]]
+
+
+def test_a_quick_run_keeps_the_full_runs_results(bench, tmp_path):
+    import doc
+
+    path = tmp_path / "robustness.csv"
+    full = pd.DataFrame({"dataset": ["250k", "250k", "GB1"], "accuracy": [0.9, 0.8, 0.7]})
+    doc.merge_results(path, full)
+    doc.merge_results(path, pd.DataFrame({"dataset": ["8k"], "accuracy": [0.6]}))
+    again = doc.merge_results(path, pd.DataFrame({"dataset": ["GB1"], "accuracy": [0.75]}))
+    assert sorted(map(tuple, again.values.tolist())) == [
+        ("250k", 0.8),
+        ("250k", 0.9),
+        ("8k", 0.6),
+        ("GB1", 0.75),
+    ]
+    assert pd.read_csv(path).equals(again)
+    assert list(tmp_path.iterdir()) == [path]  # no partial file left behind

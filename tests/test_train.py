@@ -59,3 +59,26 @@ def test_early_stopping_keeps_the_best_epoch():
     assert result.epochs_run == result.best_epoch + 3
     assert result.val_loss == calls
     assert min(result.val_loss) == pytest.approx(result.val_loss[result.best_epoch - 1])
+
+
+def test_cosine_schedule_decays_the_learning_rate_each_epoch(monkeypatch):
+    seen = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    codes = np.random.default_rng(0).integers(1, 21, size=(64, 5))
+    labels = np.arange(64) % 2
+    net = torch.nn.Sequential(torch.nn.Embedding(21, 4), torch.nn.Flatten(), torch.nn.Linear(20, 2))
+    config = TrainConfig(epochs=4, batch_size=16, lr=0.01, patience=10, schedule="cosine")
+    train_model(net, codes, labels, config=config, val_mask=np.zeros(64, bool))
+    per_epoch = [seen[i] for i in range(0, 16, 4)]  # 4 steps an epoch
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    assert per_epoch == pytest.approx(expected)
+    assert seen[:4] == [0.01] * 4  # constant within an epoch
+
+    with pytest.raises(ValueError, match="schedule"):
+        train_model(net, codes, labels, config=TrainConfig(schedule="step"), val_mask=None)

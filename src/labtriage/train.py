@@ -35,6 +35,7 @@ class TrainConfig:
     lr: float = 3e-3  # Adam
     weight_decay: float = 1e-4
     patience: int = 5  # epochs without a better held-out loss before stopping
+    schedule: str = "constant"  # constant | cosine (lr decays to 0 over `epochs`)
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
 
@@ -168,6 +169,8 @@ def train_model(
     on_epoch : callable, optional
         Called as ``on_epoch(epoch, max_epochs, val_loss)`` after every epoch.
     """
+    if config.schedule not in ("constant", "cosine"):
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {config.schedule!r}")
     device = resolve_device(config.device)
     module.to(device)
     # Resident data: one copy on the device, batches are index slices of it. A copy
@@ -200,6 +203,10 @@ def train_model(
             scaler.update()
             total += loss.detach() * len(idx)
         result.train_loss.append(float(total) / len(y_fit))
+        if config.schedule == "cosine":
+            decay = 0.5 * (1 + math.cos(math.pi * (epoch + 1) / config.epochs))
+            for group in opt.param_groups:
+                group["lr"] = config.lr * decay
         # Early stopping on the held-out slice; its labels are as noisy as the rest,
         # which still ranks epochs correctly (the noise adds a constant in expectation).
         val_loss = _mean_loss(module, x_val, y_val, loss_fn, use_amp) if len(y_val) else math.nan
