@@ -30,7 +30,7 @@ bench-quick:
 
 # bench: the full grids (simulated 250k rows, GB1, Mason; needs ../shared/data). About 4 3/4
 # hours on 2 CPU cores: acceptance 8 min, speed about 20 min, robustness about 40 min, quality
-# about 3 h 26 min, epochs about 12 min (docs/benchmarks.md, "How long the benchmarks take").
+# about 3 h 26 min, epochs about 16 min (docs/benchmarks.md, "How long the benchmarks take").
 # A stopped quality run goes on with `cd bench && python quality.py --resume`.
 bench:
 	$(PYTHON) -m pip install -q -e ".[test,bench]"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -33,20 +32,17 @@ def write_block(name: str, heading: str, text: str) -> None:
     DOC.write_text(doc)
 
 
-def merge_results(
-    path: Path, new: pd.DataFrame, *, replace: Callable[[pd.DataFrame], pd.Series] | None = None
-) -> pd.DataFrame:
-    """Write ``new`` into the CSV at ``path``, replacing only earlier rows it reruns.
+def merge_results(path: Path, new: pd.DataFrame, *, keys: list[str]) -> pd.DataFrame:
+    """Write ``new`` into the CSV at ``path``, replacing only the earlier rows it reruns.
 
-    By default an earlier row is replaced when its dataset is among ``new``'s, so a
-    quick run never wipes a full run's results; ``replace`` (earlier rows -> mask of
-    those to replace) narrows that. The file is replaced atomically: a stopped run leaves the
-    previous one intact.
+    An earlier row is replaced when its values in ``keys`` (say dataset and flip
+    rate) match a new row's, so a quick run or a partial grid never wipes the rest.
+    The file is replaced atomically: a stopped run leaves the previous one intact.
     """
     if path.exists():
         old = pd.read_csv(path)
-        drop = old["dataset"].isin(new["dataset"]) if replace is None else replace(old)
-        new = pd.concat([old[~drop], new], ignore_index=True)
+        rerun = pd.MultiIndex.from_frame(old[keys]).isin(pd.MultiIndex.from_frame(new[keys]))
+        new = pd.concat([old[~rerun], new], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")
     new.to_csv(partial, index=False)
@@ -62,3 +58,13 @@ def provenance(results: pd.DataFrame) -> str:
         when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
         lines.append(f"- {dataset}: run on {when}, " + "; ".join(dict.fromkeys(rows["command"])))
     return "\n".join(lines)
+
+
+def in_order(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows by dataset, in the order datasets first appear, then by flip rate."""
+    order = {name: i for i, name in enumerate(dict.fromkeys(results["dataset"]))}
+    return results.sort_values(
+        ["dataset", "injected"],
+        key=lambda col: col.map(order) if col.name == "dataset" else col,
+        kind="stable",
+    ).reset_index(drop=True)

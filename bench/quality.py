@@ -260,10 +260,7 @@ def full_grid() -> dict[str, tuple]:
 def save_cell(rows: list[dict], command: str) -> pd.DataFrame:
     """Merge one finished cell into the results CSV (atomically) and the docs table."""
     cell = pd.DataFrame(rows).assign(date=date.today().isoformat(), command=command)
-    dataset, rate = cell["dataset"].iloc[0], cell["injected"].iloc[0]
-    results = merge_results(
-        RESULTS, cell, replace=lambda old: old["dataset"].eq(dataset) & old["injected"].eq(rate)
-    )
+    results = merge_results(RESULTS, cell, keys=["dataset", "injected"])
     results = results.sort_values(["dataset", "injected"], kind="stable", ignore_index=True)
     write_doc_table(results)
     return results

@@ -19,8 +19,8 @@ information allows; no batch rule can hold the clean-table accuracy beyond it.
 On GB1 the test labels are the assay's own (its measurement noise included), not
 known-clean ones; on simulated landscapes they are the true labels.
 
-Merges its datasets' rows into ``bench/results/robustness.csv`` (other datasets'
-rows are kept) and redraws ``docs/figures/robustness.png`` and the table between
+Merges its rows into ``bench/results/robustness.csv`` (replacing only the
+(dataset, rate) cells it reran) and redraws ``docs/figures/robustness.png`` and the table between
 the robustness markers in ``docs/benchmarks.md`` from that file.
 Usage: ``python bench/robustness.py --quick`` (simulated 8,000 rows) or without
 ``--quick`` for the simulated 250,000-row landscape and balanced GB1.
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from doc import markdown_table, merge_results, provenance, write_block
+from doc import in_order, markdown_table, merge_results, provenance, write_block
 
 from labtriage.model import LSTMClassifier
 from labtriage.noise import inject_label_noise
@@ -181,9 +181,11 @@ def main() -> None:
         )
         + "`"
     ).replace(" `", "`")
-    # Replaces only the datasets this run measured: a quick run keeps the full grid's rows.
+    # Replaces only the (dataset, rate) cells this run measured: a quick run or a
+    # partial grid keeps the other rows.
     new = pd.DataFrame(rows).assign(date=date.today().isoformat(), command=command)
-    results = merge_results(RESULTS, new)
+    results = merge_results(RESULTS, new, keys=["dataset", "injected"])
+    results = in_order(results)
     plot(results)
     write_doc_table(results)
 

@@ -261,20 +261,12 @@ def main() -> None:
     trainer = trainer.assign(**stamp, **trainer.attrs, setup=setup)
     # A run replaces only its own setup on its own device: a quick run or a GPU run
     # keeps the full CPU figures.
-    merge_results(
-        RESULTS / "speed_trainer.csv",
-        trainer,
-        replace=lambda old: old["setup"].eq(setup) & old["device"].eq(stamp["device"]),
-    )
+    merge_results(RESULTS / "speed_trainer.csv", trainer, keys=["setup", "device"])
     if args.audit_sizes:
         sizes = [int(s) for s in args.audit_sizes.split(",")]
         with tempfile.TemporaryDirectory() as tmp:
             audits = audit_rows(sizes, Path(tmp)).assign(**stamp)
-        merge_results(
-            RESULTS / "speed_audit.csv",
-            audits,
-            replace=lambda old: old["rows"].isin(sizes) & old["device"].eq(stamp["device"]),
-        )
+        merge_results(RESULTS / "speed_audit.csv", audits, keys=["rows", "device"])
     print(trainer.to_string(index=False))
     write_doc()
 

@@ -129,16 +129,22 @@ def test_epoch_trace_marks_the_epoch_early_stopping_picks(bench):
 def test_a_quick_run_keeps_the_full_runs_results(bench, tmp_path):
     import doc
 
-    path = tmp_path / "robustness.csv"
-    full = pd.DataFrame({"dataset": ["250k", "250k", "GB1"], "accuracy": [0.9, 0.8, 0.7]})
-    doc.merge_results(path, full)
-    doc.merge_results(path, pd.DataFrame({"dataset": ["8k"], "accuracy": [0.6]}))
-    again = doc.merge_results(path, pd.DataFrame({"dataset": ["GB1"], "accuracy": [0.75]}))
+    path, keys = tmp_path / "robustness.csv", ["dataset", "injected"]
+
+    def rows(*cells):
+        return pd.DataFrame(cells, columns=["dataset", "injected", "accuracy"])
+
+    doc.merge_results(
+        path, rows(("250k", 0.0, 0.9), ("250k", 0.4, 0.8), ("GB1", 0.4, 0.7)), keys=keys
+    )
+    doc.merge_results(path, rows(("8k", 0.4, 0.6)), keys=keys)  # the quick grid
+    again = doc.merge_results(path, rows(("250k", 0.4, 0.85), ("250k", 0.1, 0.88)), keys=keys)
     assert sorted(map(tuple, again.values.tolist())) == [
-        ("250k", 0.8),
-        ("250k", 0.9),
-        ("8k", 0.6),
-        ("GB1", 0.75),
+        ("250k", 0.0, 0.9),
+        ("250k", 0.1, 0.88),
+        ("250k", 0.4, 0.85),
+        ("8k", 0.4, 0.6),
+        ("GB1", 0.4, 0.7),
     ]
     assert pd.read_csv(path).equals(again)
     assert list(tmp_path.iterdir()) == [path]  # no partial file left behind
