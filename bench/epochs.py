@@ -17,7 +17,7 @@ redraws ``docs/figures/epochs.png`` and the table between the epochs markers in
 ``docs/benchmarks.md`` from that file.
 Usage: ``python bench/epochs.py`` (simulated 250,000 rows, rates 0.1, 0.2 and
 0.45, 12 epochs; about 16 minutes on 2 CPU cores) or ``--quick`` (8,000 rows, 3
-epochs).
+epochs); ``--schedules`` and ``--lr`` trace other settings beside the shipped ones.
 """
 
 from __future__ import annotations
@@ -45,8 +45,13 @@ FIGURE = ROOT / "docs" / "figures" / "epochs.png"
 SCHEDULES = ("constant", "cosine")
 
 
-def trace(codes, truth, rate: float, schedule: str, *, epochs: int, seed: int = 0) -> list[dict]:
-    """One model trained ``epochs`` epochs without early stopping; a row per epoch."""
+def trace(
+    codes, truth, rate: float, schedule: str, *, epochs: int, lr: float | None = None, seed: int = 0
+) -> list[dict]:
+    """One model trained ``epochs`` epochs without early stopping; a row per epoch.
+
+    ``lr`` other than the shipped one is recorded in the schedule's label.
+    """
     x_train, y_train, x_test, y_test = split(codes, truth)
     noisy, _ = inject_label_noise(y_train, rate, n_classes=2, seed=1)
     val = np.random.default_rng(seed + 1).random(len(noisy)) < 0.1
@@ -64,6 +69,9 @@ def trace(codes, truth, rate: float, schedule: str, *, epochs: int, seed: int = 
     config = TrainConfig(
         epochs=epochs, batch_size=batch, patience=epochs + 1, schedule=schedule, device="cpu"
     )
+    if lr is not None:
+        config.lr = lr
+        schedule = f"{schedule}, lr {lr:g}"
     rows, t0 = [], time.perf_counter()
 
     def record(epoch: int, _: int, val_loss: float) -> None:
@@ -157,12 +165,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=250_000)
     parser.add_argument("--rates", default="0.1,0.2,0.45", help="comma-separated flip rates")
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--schedules", default=",".join(SCHEDULES), help="constant,cosine")
+    parser.add_argument("--lr", type=float, help="learning rate [default: the shipped one]")
     args = parser.parse_args()
     rows, rates, epochs = args.rows, [float(r) for r in args.rates.split(",")], args.epochs
     if args.quick:
         rows, rates, epochs = 8_000, [0.2], 3
     codes, truth, _, _ = simulated(rows)
-    runs = [trace(codes, truth, rate, s, epochs=epochs) for rate in rates for s in SCHEDULES]
+    runs = [
+        trace(codes, truth, rate, schedule, epochs=epochs, lr=args.lr)
+        for rate in rates
+        for schedule in args.schedules.split(",")
+    ]
     changed = [f"--{k} {v}" for k, v in vars(args).items() if v != parser.get_default(k)]
     command = "`" + " ".join(["python bench/epochs.py", *changed]).replace(" True", "") + "`"
     new = pd.DataFrame([row for run in runs for row in run]).assign(
@@ -170,8 +184,8 @@ def main() -> None:
         date=date.today().isoformat(),
         command=command,
     )
-    # Replaces only the (table size, rate) traces it reran: a quick run keeps the full run's.
-    render(merge_results(RESULTS, new, keys=["dataset", "injected"]))
+    # Replaces only the traces it reran: a quick run keeps the full run's.
+    render(merge_results(RESULTS, new, keys=["dataset", "injected", "schedule"]))
 
 
 def render(results: pd.DataFrame) -> None:

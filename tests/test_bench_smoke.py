@@ -124,6 +124,9 @@ def test_epoch_trace_marks_the_epoch_early_stopping_picks(bench):
     assert all(0 <= r["clean_test_auroc"] <= 1 for r in rows)
     table = epochs.summary(pd.DataFrame(rows).assign(dataset="tiny"))
     assert table["epoch picked by noisy loss"].tolist() == [picked[0]["epoch"]]
+    # A learning rate other than the shipped one is named in the trace's label.
+    other = epochs.trace(codes, truth, 0.2, "constant", epochs=1, lr=0.01)
+    assert other[0]["schedule"] == "constant, lr 0.01"
 
 
 def test_a_quick_run_keeps_the_full_runs_results(bench, tmp_path):
