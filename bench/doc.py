@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -30,6 +31,12 @@ def write_block(name: str, heading: str, text: str) -> None:
     else:
         doc += f"\n## {heading}\n\n{start}\n{text}\n{end}\n"
     DOC.write_text(doc)
+
+
+def command_line(script: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The command that reproduces a run: ``script`` with the options not left at default."""
+    changed = [f"--{k} {v}" for k, v in vars(args).items() if v != parser.get_default(k)]
+    return "`" + " ".join([f"python bench/{script}", *changed]).replace(" True", "") + "`"
 
 
 def merge_results(path: Path, new: pd.DataFrame, *, keys: list[str]) -> pd.DataFrame:

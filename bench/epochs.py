@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from doc import in_order, markdown_table, merge_results, provenance, write_block
+from doc import command_line, in_order, markdown_table, merge_results, provenance, write_block
 from quality import simulated
 from robustness import split
 from sklearn.metrics import roc_auc_score
@@ -177,12 +177,10 @@ def main() -> None:
         for rate in rates
         for schedule in args.schedules.split(",")
     ]
-    changed = [f"--{k} {v}" for k, v in vars(args).items() if v != parser.get_default(k)]
-    command = "`" + " ".join(["python bench/epochs.py", *changed]).replace(" True", "") + "`"
     new = pd.DataFrame([row for run in runs for row in run]).assign(
         dataset=f"simulated 12-mers, {rows // 1000}k",
         date=date.today().isoformat(),
-        command=command,
+        command=command_line("epochs.py", parser, args),
     )
     # Replaces only the traces it reran: a quick run keeps the full run's.
     render(merge_results(RESULTS, new, keys=["dataset", "injected", "schedule"]))

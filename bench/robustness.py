@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from doc import in_order, markdown_table, merge_results, provenance, write_block
+from doc import command_line, in_order, markdown_table, merge_results, provenance, write_block
 
 from labtriage.model import LSTMClassifier
 from labtriage.noise import inject_label_noise
@@ -174,13 +174,7 @@ def main() -> None:
         codes, truth, _, _ = load()
         jobs = args.jobs or parallel_plan(resolve_device("auto"), n_models=4)[0]
         rows += run_dataset(name, codes, truth, rates, jobs=jobs)
-    command = (
-        "`python bench/robustness.py "
-        + " ".join(f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)).replace(
-            "--quick True", "--quick"
-        )
-        + "`"
-    ).replace(" `", "`")
+    command = command_line("robustness.py", parser, args)
     # Replaces only the (dataset, rate) cells this run measured: a quick run or a
     # partial grid keeps the other rows.
     new = pd.DataFrame(rows).assign(date=date.today().isoformat(), command=command)

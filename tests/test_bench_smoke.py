@@ -129,6 +129,17 @@ def test_epoch_trace_marks_the_epoch_early_stopping_picks(bench):
     assert other[0]["schedule"] == "constant, lr 0.01"
 
 
+def test_recorded_command_names_only_the_options_given(bench):
+    import doc
+
+    parser = doc.argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rates")
+    args = parser.parse_args(["--quick", "--rates", "0.1,0.3"])
+    assert doc.command_line("x.py", parser, args) == "`python bench/x.py --quick --rates 0.1,0.3`"
+    assert doc.command_line("x.py", parser, parser.parse_args([])) == "`python bench/x.py`"
+
+
 def test_a_quick_run_keeps_the_full_runs_results(bench, tmp_path):
     import doc
 
@@ -150,4 +161,13 @@ def test_a_quick_run_keeps_the_full_runs_results(bench, tmp_path):
         ("GB1", 0.4, 0.7),
     ]
     assert pd.read_csv(path).equals(again)
+    # Tables list datasets in the order they first appeared, then by rate.
+    shown = doc.in_order(again)
+    assert list(zip(shown["dataset"], shown["injected"], strict=True)) == [
+        ("250k", 0.0),
+        ("250k", 0.1),
+        ("250k", 0.4),
+        ("GB1", 0.4),
+        ("8k", 0.4),
+    ]
     assert list(tmp_path.iterdir()) == [path]  # no partial file left behind

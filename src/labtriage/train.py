@@ -182,6 +182,11 @@ def train_model(
     # Unweighted loss: cleanlab needs probabilities calibrated to the label frequencies.
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+        if config.schedule == "cosine"
+        else None
+    )
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     gen = torch.Generator(device=device).manual_seed(config.seed)
@@ -203,10 +208,8 @@ def train_model(
             scaler.update()
             total += loss.detach() * len(idx)
         result.train_loss.append(float(total) / len(y_fit))
-        if config.schedule == "cosine":
-            decay = 0.5 * (1 + math.cos(math.pi * (epoch + 1) / config.epochs))
-            for group in opt.param_groups:
-                group["lr"] = config.lr * decay
+        if schedule is not None:
+            schedule.step()
         # Early stopping on the held-out slice; its labels are as noisy as the rest,
         # which still ranks epochs correctly (the noise adds a constant in expectation).
         val_loss = _mean_loss(module, x_val, y_val, loss_fn, use_amp) if len(y_val) else math.nan
