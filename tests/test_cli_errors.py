@@ -1,6 +1,6 @@
 """Bad input through the CLI: one readable line, the right exit code, no model trained.
 
-Bad data exits 1 and bad usage exits 2 (see ``cli._errors``). Every case here must fail
+Bad data exits 1 and bad usage exits 2 (see ``cli.common.errors``). Every case here must fail
 before any fold is fitted: the ``no_training`` fixture makes fitting an error, so a case
 that slips through fails at once instead of running an audit.
 """

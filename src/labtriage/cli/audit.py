@@ -1,0 +1,121 @@
+"""``labtriage audit``: rank every row by how strongly an out-of-sample model disagrees."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from labtriage.cli.common import (
+    AssayPath,
+    Debug,
+    Device,
+    FitnessCol,
+    Force,
+    Invalid,
+    Jobs,
+    LabelCol,
+    Positive,
+    Quiet,
+    Seed,
+    SequenceCol,
+    Sheet,
+    Threshold,
+    data_options,
+    demo_path,
+    errors,
+    make_console,
+    make_lstm,
+    read_data,
+)
+
+AUDIT_FILES = ("scores.csv", "worklist.csv", "report.json", "report.html")
+
+
+def audit(
+    assay: AssayPath = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("labtriage-audit"),
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    epochs: Annotated[
+        int, typer.Option(help="Most LSTM epochs per fold (early stopping ends sooner).")
+    ] = 40,
+    batch_size: Annotated[
+        str, typer.Option(help="auto (grows with the label noise) or a number.")
+    ] = "auto",
+    top: Annotated[
+        int | None, typer.Option(help="Worklist of the K worst rows instead of the flagged ones.")
+    ] = None,
+    demo: Annotated[bool, typer.Option(help="Audit the bundled example table.")] = False,
+    sequence_col: SequenceCol = None,
+    label_col: LabelCol = None,
+    fitness_col: FitnessCol = None,
+    threshold: Threshold = None,
+    positive: Positive = "above",
+    sheet: Sheet = None,
+    invalid: Invalid = "error",
+    force: Force = False,
+    seed: Seed = 0,
+    device: Device = "auto",
+    jobs: Jobs = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Rank every row by how strongly an out-of-sample model disagrees with its label.
+
+    Writes scores.csv, worklist.csv (rows to re-measure, with every input column),
+    report.json and report.html to --out.
+    """
+    with errors(debug, resumable=True):
+        from labtriage.audit import audit_assay
+        from labtriage.cache import FoldCache
+        from labtriage.report import (
+            FoldProgressBars,
+            check_outputs_free,
+            render_audit,
+            write_audit,
+        )
+
+        console = make_console(quiet)
+        if demo:
+            assay = demo_path()
+        outputs = {name: out / name for name in AUDIT_FILES}
+        check_outputs_free(outputs.values(), force=force)
+        lstm = make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed, jobs=jobs)
+        t0 = time.perf_counter()
+        data = read_data(assay, folds=folds, **data_options(locals()))
+        read_s = time.perf_counter() - t0
+        config = {
+            "folds": folds,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "top": top,
+            "seed": seed,
+            "device": device,
+            "jobs": jobs,
+            "lstm": lstm.get_params(),
+        }
+        # --jobs changes only how folds are scheduled: a rerun with another value resumes.
+        options = {k: v for k, v in config.items() if k != "jobs"}
+        cache = FoldCache.for_data(out / ".labtriage-cache", data.sequences, data.labels, options)
+        console.print(
+            f"auditing {data.n_rows:,} rows of {assay} ({folds}-fold cross-validation)",
+            soft_wrap=True,
+        )
+        with FoldProgressBars(console, n_folds=folds, enabled=not quiet) as bars:
+            result = audit_assay(
+                data,
+                lstm=lstm,
+                n_folds=folds,
+                top=top,
+                seed=seed,
+                progress=bars,
+                cache=cache,
+                jobs=jobs,
+            )
+        result.timings = {"read_s": read_s, **result.timings, "total_s": time.perf_counter() - t0}
+        report = write_audit(result, data, config, outputs)
+        cache.clear()
+        render_audit(Console(quiet=quiet), report, result.worklist)

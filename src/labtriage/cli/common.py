@@ -1,0 +1,147 @@
+"""What every command shares: option types, the error boundary, reading the assay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from labtriage.exceptions import LabtriageError
+
+# --- options shared by every command ------------------------------------------------
+Seed = Annotated[int, typer.Option(help="Seed for folds, models and bootstrap.")]
+Device = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        help="Fold models trained at once [default: one per CPU thread on the CPU, 1 on CUDA]."
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
+Debug = Annotated[bool, typer.Option(help="Show tracebacks instead of one-line errors.")]
+Force = Annotated[bool, typer.Option(help="Overwrite existing outputs.")]
+AssayPath = Annotated[
+    Path | None,
+    typer.Argument(help="Assay table: .csv .tsv .txt .xlsx .fasta .fa .parquet, optionally .gz."),
+]
+SequenceCol = Annotated[
+    str | None, typer.Option(help="Column of peptide or DNA sequences.", rich_help_panel="Data")
+]
+LabelCol = Annotated[
+    str | None, typer.Option(help="Column of class labels.", rich_help_panel="Data")
+]
+FitnessCol = Annotated[
+    str | None,
+    typer.Option(help="Column of fitness values (use with --threshold).", rich_help_panel="Data"),
+]
+Threshold = Annotated[
+    str | None,
+    typer.Option(
+        help="VALUE, median, or qN (Nth percentile) on the fitness.", rich_help_panel="Data"
+    ),
+]
+Positive = Annotated[
+    str,
+    typer.Option(help="Positive class lies above or below the threshold.", rich_help_panel="Data"),
+]
+Sheet = Annotated[
+    str | None, typer.Option(help="Excel sheet name or 0-based index.", rich_help_panel="Data")
+]
+Invalid = Annotated[
+    str,
+    typer.Option(
+        help="error: stop at invalid sequences; drop: drop and count them.", rich_help_panel="Data"
+    ),
+]
+
+
+@contextmanager
+def errors(debug: bool, *, resumable: bool = False) -> Iterator[None]:
+    """The one place where exceptions become exit codes and one-line messages."""
+    try:
+        yield
+    except (LabtriageError, ValueError) as err:
+        if debug:
+            raise
+        code = 1 if isinstance(err, LabtriageError) else 2
+        from rich.markup import escape
+
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(code) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        hint = ": finished folds are kept, rerun the same command to resume" if resumable else ""
+        Console(stderr=True).print(f"interrupted{hint}", highlight=False)
+        raise typer.Exit(130) from None
+
+
+def make_console(quiet: bool) -> Console:
+    """Progress and messages go to stderr, so stdout holds only results."""
+    return Console(stderr=True, quiet=quiet)
+
+
+def read_data(path: Path | None, *, folds: int, **options):
+    """Read and validate the assay, including that every class fills ``folds`` folds."""
+    from labtriage.crossval import check_fold_counts
+    from labtriage.io import read_assay
+
+    if path is None:
+        raise ValueError("missing ASSAY: give the path of an assay table (or --demo)")
+    if not Path(path).exists():
+        raise ValueError(f"file not found: {path}")
+    sheet = options.pop("sheet")
+    if sheet is not None and sheet.isdigit():
+        sheet = int(sheet)
+    assay = read_assay(path, sheet=sheet, **options)
+    check_fold_counts(
+        assay.labels, assay.groups, n_folds=folds, classes=assay.classes, source=str(path)
+    )
+    return assay
+
+
+def make_lstm(*, epochs: int, batch_size: str, device: str, seed: int, jobs: int | None):
+    """The unfitted LSTM the options describe; bad values are a ValueError (exit 2)."""
+    from labtriage.model import LSTMClassifier
+    from labtriage.train import resolve_device
+
+    resolve_device(device)  # fail on --device cuda before any work
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    if epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    batch: int | str = batch_size
+    if batch_size != "auto":
+        if not batch_size.isdigit() or int(batch_size) < 1:
+            raise ValueError(
+                f"--batch-size must be 'auto' or a positive integer, got {batch_size!r}"
+            )
+        batch = int(batch_size)
+    return LSTMClassifier(epochs=epochs, batch_size=batch, device=device, random_state=seed)
+
+
+def demo_path() -> Path:
+    """The example table shipped inside the package."""
+    return Path(str(resources.files("labtriage") / "data" / "demo.csv.gz"))
+
+
+DATA_OPTIONS = "sequence_col label_col fitness_col threshold positive sheet invalid".split()
+
+
+def data_options(values: dict) -> dict:
+    """The data options of a command's arguments, for ``read_assay``."""
+    return {name: values[name] for name in DATA_OPTIONS}
+
+
+def gzip_bytes(text: str) -> bytes:
+    """Gzip ``text`` reproducibly (no timestamp in the header)."""
+    import gzip
+
+    return gzip.compress(text.encode(), mtime=0)
