@@ -73,8 +73,8 @@ RATES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.45)
 # --- datasets: (codes, labels, groups, clean labels or None) --------------------------
 
 
-def simulated(n: int):
-    table = simulate_assay(n, noise=0.0, seed=11)
+def simulated(n: int, epistasis: str = "mild"):
+    table = simulate_assay(n, noise=0.0, seed=11, epistasis=epistasis)
     truth = table["true_label"].to_numpy()
     return encode_sequences(table["sequence"].tolist()), truth, np.arange(n), truth
 

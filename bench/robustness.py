@@ -1,29 +1,42 @@
-"""Robust training: clean-test accuracy against injected label noise.
+"""Training under label noise: clean-test accuracy and AUROC against the flip rate.
 
-Reproduces the experiment behind ``--batch-size auto`` (Rolnick et al. 2017,
-"Deep Learning is Robust to Massive Label Noise"): train one LSTMClassifier per
-cell on labels with a known share flipped, and score it on held-out rows against
-their clean labels. Three trainers, nothing else tuned:
+One model per cell (dataset, injected flip rate, trainer), trained on labels with a
+known share flipped and scored on held-out rows against their clean labels. The
+trainers (``TRAINERS``), nothing else tuned:
 
-- ``small batch``: a fixed batch of 64 at the default learning rate;
-- ``noise-scaled batch``: ``--batch-size auto`` with the true flip rate as its
-  noise hint (the audit uses the baseline's estimate instead);
-- ``raised learning rate``: the small batch at 3x the learning rate;
+- ``noise-scaled batch (auto)``: the previous default, the batch grown with the
+  noise (Rolnick et al. 2017) at a constant learning rate, up to 40 epochs;
+- ``noise-scaled batch, cosine budget``: the same batch, the rate decayed to zero
+  over an epoch budget set from the table's size (``train.epoch_budget``);
+- ``batch 256, cosine budget``: the same schedule at the base batch;
+- ``forward correction``: cross-entropy through the noise transition (Patrini et
+  al. 2017), the transition from the flip rate, on the cosine budget;
+- ``generalized cross-entropy``: the robust loss of Zhang & Sabuncu (2018), q = 0.7,
+  on the cosine budget;
+- ``prune and retrain``: the audit's out-of-sample probabilities (5 folds, the
+  shipped LSTM blended with the baseline), cleanlab's ``find_label_issues``, then the
+  shipped model fitted on the rows not flagged (the recipe of cleanlab's
+  ``CleanLearning``, Northcutt et al. 2021);
+- ``one-hot logistic regression``: the linear yardstick;
 
-and a reference that is not a trainer: the small batch on *clean* labels of only
+``SHIPPED`` names the one ``LSTMClassifier()`` uses by default. A reference that is
+not a trainer: the shipped model on *clean* labels of only
 ``(1 - 2*eta)**2`` of the training rows. A flipped binary label carries that share
 of a clean label's information (its expected gradient shrinks by ``1 - 2*eta``
-while its variance stays), so this is roughly the accuracy the noisy table's
-information allows; no batch rule can hold the clean-table accuracy beyond it.
+while its variance stays), so this is roughly what the noisy table's information
+allows. Trainers that take a noise hint get the true flip rate.
 
 On GB1 the test labels are the assay's own (its measurement noise included), not
 known-clean ones; on simulated landscapes they are the true labels.
 
-Merges its rows into ``bench/results/robustness.csv`` (replacing only the
-(dataset, rate) cells it reran) and redraws ``docs/figures/robustness.png`` and the table between
-the robustness markers in ``docs/benchmarks.md`` from that file.
-Usage: ``python bench/robustness.py --quick`` (simulated 8,000 rows) or without
-``--quick`` for the simulated 250,000-row landscape and balanced GB1.
+Merges its rows into ``bench/results/robustness.csv``, replacing only the cells
+(dataset, rate, trainer) it reran, and redraws ``docs/figures/robustness.png`` (one
+panel per dataset, one line per trainer: the blog's Figure 1) and the tables
+between the robustness markers in ``docs/benchmarks.md``.
+Usage: ``python bench/robustness.py --quick`` (simulated 8,000 rows), or
+``--datasets strong-50k,gb1 --rates 0.1,0.3 --trainers shipped,prune`` for a part
+of the full grid (``--datasets`` from ``DATASETS``; ``--trainers`` by any word of
+the trainer's name).
 """
 
 from __future__ import annotations
@@ -38,7 +51,10 @@ import numpy as np
 import pandas as pd
 import torch
 from doc import command_line, in_order, markdown_table, merge_results, provenance, write_block
+from sklearn.metrics import roc_auc_score
 
+from labtriage.audit import find_issues
+from labtriage.crossval import make_baseline, out_of_sample
 from labtriage.model import LSTMClassifier
 from labtriage.noise import inject_label_noise
 from labtriage.train import parallel_plan, resolve_device, torch_threads
@@ -47,12 +63,32 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "robustness.csv"
 FIGURE = ROOT / "docs" / "figures" / "robustness.png"
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.45)
+BUDGET = {"schedule": "cosine", "epochs": "auto"}
 TRAINERS = {
-    "small batch (64)": {"batch_size": 64},
-    "noise-scaled batch (auto)": {"batch_size": "auto"},
-    "raised learning rate (64, 3x lr)": {"batch_size": 64, "lr": 9e-3},
+    "noise-scaled batch (auto)": {"batch_size": "auto", "schedule": "constant", "epochs": 40},
+    "noise-scaled batch, cosine budget": {"batch_size": "auto", **BUDGET},
+    "batch 256, cosine budget": {"batch_size": 256, **BUDGET},
+    "forward correction": {"batch_size": "auto", **BUDGET, "loss": "forward"},
+    "generalized cross-entropy": {"batch_size": "auto", **BUDGET, "loss": "gce"},
 }
+SHIPPED = "noise-scaled batch, cosine budget"  # LSTMClassifier()'s defaults
+PRUNE = "prune and retrain"
+LINEAR = "one-hot logistic regression"
 REFERENCE = "reference: clean labels, (1-2η)² of the rows"
+ALL_TRAINERS = (*TRAINERS, PRUNE, LINEAR, REFERENCE)
+
+
+def datasets() -> dict:
+    """Name -> loader returning (codes, labels, groups, clean labels or None)."""
+    from quality import balanced_gb1, simulated
+
+    return {
+        "sim-250k": ("simulated 12-mers, 250k", lambda: simulated(250_000)),
+        "strong-50k": ("strong epistasis, 50k", lambda: simulated(50_000, "strong")),
+        "mild-50k": ("simulated 12-mers, 50k", lambda: simulated(50_000)),
+        "gb1": ("GB1, balanced", balanced_gb1),
+        "quick": ("simulated 12-mers, 8k", lambda: simulated(8_000)),
+    }
 
 
 def split(codes, truth, *, test_fraction: float = 0.2, seed: int = 0):
@@ -61,52 +97,74 @@ def split(codes, truth, *, test_fraction: float = 0.2, seed: int = 0):
     return codes[~test], truth[~test], codes[test], truth[test]
 
 
-def run_dataset(name: str, codes, truth, rates, *, jobs: int = 1) -> list[dict]:
-    """One model per (rate, trainer) cell, ``jobs`` of them at once in threads."""
-    x_train, y_train, x_test, y_test = split(codes, truth)
+def make_cells(x_train, y_train, rates, trainers) -> list[tuple]:
+    """(rate, trainer, x, y) for every cell; y is noisy except for the reference."""
     cells = []
     for rate in rates:
         noisy, _ = inject_label_noise(y_train, rate, n_classes=2, seed=1)
-        for trainer, params in TRAINERS.items():
-            hint = {"noise_rate": rate} if params["batch_size"] == "auto" else {}
-            cells.append((rate, trainer, {**params, **hint}, x_train, noisy))
-        # Reference: clean labels on the information-equivalent share of the rows
-        # (at rate 0 that is the small-batch cell itself, reused below).
-        if rate > 0:
+        cells += [(rate, t, x_train, noisy) for t in trainers if t != REFERENCE]
+        # At rate 0 the reference is the shipped trainer's own cell, copied later.
+        if REFERENCE in trainers and (rate > 0 or SHIPPED not in trainers):
             n_equiv = max(200, round(len(y_train) * (1 - 2 * rate) ** 2))
-            cells.append(
-                (rate, REFERENCE, {"batch_size": 64}, x_train[:n_equiv], y_train[:n_equiv])
-            )
+            cells.append((rate, REFERENCE, x_train[:n_equiv], y_train[:n_equiv]))
+    return cells
 
-    def fit(cell) -> dict:
-        rate, trainer, params, x, y = cell
+
+def fit_cell(rate: float, trainer: str, x, y, *, threads: int):
+    """The fitted model of one cell (anything with ``predict_proba``) and its epochs."""
+    if trainer == LINEAR:
+        return make_baseline(seed=0).fit(x, y), None
+    if trainer == PRUNE:
+        groups = np.unique(x, axis=0, return_inverse=True)[1].ravel()
+        lstm = LSTMClassifier(**TRAINERS[SHIPPED])
+        oos = out_of_sample(x, y, groups, lstm=lstm, n_folds=5, seed=0, jobs=threads)
+        keep = ~find_issues(y, oos.pred_probs)
+        model = lstm.set_params(noise_rate=max(0.0, rate - (1 - keep.mean())))
+        return model.fit(x[keep], y[keep]), model.train_result_
+    params = TRAINERS.get(trainer, TRAINERS[SHIPPED])
+    params = {**params, "noise_rate": 0.0 if trainer == REFERENCE else rate}
+    model = LSTMClassifier(**params, random_state=0).fit(x, y)
+    return model, model.train_result_
+
+
+def run_dataset(name: str, codes, truth, rates, trainers, *, jobs: int = 1) -> list[dict]:
+    """One model per (rate, trainer) cell, ``jobs`` of them at once in threads."""
+    x_train, y_train, x_test, y_test = split(codes, truth)
+    cells = make_cells(x_train, y_train, rates, trainers)
+    threads = max(1, torch.get_num_threads() // jobs)
+
+    def run(cell) -> dict:
+        rate, trainer, x, y = cell
         t0 = time.perf_counter()
-        model = LSTMClassifier(**params, random_state=0).fit(x, y)
-        accuracy = float((model.predict(x_test) == y_test).mean())
-        return _row(name, rate, trainer, model, accuracy, t0)
+        # Pruning trains its own fold models side by side: give it every thread.
+        model, result = fit_cell(rate, trainer, x, y, threads=threads)
+        p = model.predict_proba(x_test)[:, 1]
+        return _row(name, rate, trainer, result, p, y_test, t0)
 
-    if jobs == 1:
-        rows = [fit(cell) for cell in cells]
-    else:
-        threads = max(1, torch.get_num_threads() // jobs)
-        with torch_threads(threads), ThreadPoolExecutor(jobs) as pool:
-            rows = list(pool.map(fit, cells))
-    small = next(iter(TRAINERS))
-    rows += [
-        {**r, "trainer": REFERENCE} for r in rows if r["injected"] == 0 and r["trainer"] == small
-    ]
-    return sorted(rows, key=lambda r: r["injected"])
+    prune = [c for c in cells if c[1] == PRUNE]
+    rest = [c for c in cells if c[1] != PRUNE]
+    rows = [run(c) for c in prune]
+    with torch_threads(threads), ThreadPoolExecutor(jobs) as pool:
+        rows += list(pool.map(run, rest))
+    if REFERENCE in trainers:
+        rows += [
+            {**r, "trainer": REFERENCE}
+            for r in rows
+            if r["injected"] == 0 and r["trainer"] == SHIPPED
+        ]
+    return sorted(rows, key=lambda r: (r["injected"], ALL_TRAINERS.index(r["trainer"])))
 
 
-def _row(name: str, rate: float, trainer: str, model, accuracy: float, t0: float) -> dict:
+def _row(name, rate, trainer, result, p, y_test, t0) -> dict:
     row = {
         "dataset": name,
         "injected": rate,
         "trainer": trainer,
-        "batch_size": model.train_result_.batch_size,
-        "epochs": model.train_result_.epochs_run,
-        "best_epoch": model.train_result_.best_epoch,
-        "clean_test_accuracy": round(accuracy, 4),
+        "batch_size": result.batch_size if result else None,
+        "epochs": result.epochs_run if result else None,
+        "best_epoch": result.best_epoch if result else None,
+        "clean_test_accuracy": round(float(((p > 0.5) == y_test).mean()), 4),
+        "clean_test_auroc": round(float(roc_auc_score(y_test, p)), 4),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print(row, flush=True)
@@ -119,31 +177,39 @@ def plot(results: pd.DataFrame) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = list(dict.fromkeys(results["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], datasets, strict=True):
-        for trainer, rows in results[results["dataset"] == name].groupby("trainer", sort=False):
+    names = list(dict.fromkeys(results["dataset"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        rows = results[results["dataset"] == name]
+        for trainer in [t for t in ALL_TRAINERS if t in set(rows["trainer"])]:
+            line = rows[rows["trainer"] == trainer].sort_values("injected")
             style = {"color": "grey", "linestyle": "--"} if trainer == REFERENCE else {}
+            style |= {"color": "black", "linewidth": 2.2} if trainer == SHIPPED else {}
             ax.plot(
-                rows["injected"], rows["clean_test_accuracy"], marker="o", label=trainer, **style
+                line["injected"], line["clean_test_accuracy"], marker="o", label=trainer, **style
             )
         ax.set(title=name, xlabel="share of training labels flipped", ylabel="clean-test accuracy")
-    axes[0][0].legend(frameon=False, fontsize=8)
+    axes[0][0].legend(frameon=False, fontsize=7)
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(FIGURE, dpi=110)
 
 
 def write_doc_table(results: pd.DataFrame) -> None:
-    wide = results.pivot_table(
-        index=["dataset", "injected"], columns="trainer", values="clean_test_accuracy", sort=False
-    ).reset_index()
+    current = results[results["trainer"].isin(ALL_TRAINERS)]
+    tables = []
+    for metric in ("clean_test_accuracy", "clean_test_auroc"):
+        wide = current.pivot_table(
+            index=["dataset", "injected"], columns="trainer", values=metric, sort=False
+        )
+        wide = wide[[t for t in ALL_TRAINERS if t in wide.columns]].reset_index()
+        tables.append(f"Clean-test {metric.split('_')[-1]}:\n\n" + markdown_table(wide))
     write_block(
         "robustness",
         "Robust training",
-        provenance(results)
-        + "\n\nClean-test accuracy:\n\n"
-        + markdown_table(wide)
+        provenance(current)
+        + "\n\n"
+        + "\n\n".join(tables)
         + "\n\n![clean-test accuracy against injected noise](figures/robustness.png)",
     )
 
@@ -151,37 +217,34 @@ def write_doc_table(results: pd.DataFrame) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="simulated 8,000 rows, rates 0, 0.4")
-    parser.add_argument("--rows", type=int, help="one simulated table of this many rows instead")
+    parser.add_argument("--datasets", default="sim-250k,strong-50k,gb1", help="from DATASETS")
     parser.add_argument("--rates", help="comma-separated flip rates instead of the grid's")
+    parser.add_argument("--trainers", help="comma-separated words picking trainers [all]")
     parser.add_argument(
         "--jobs", type=int, help="models trained at once (threads) [default: as the audit]"
     )
     args = parser.parse_args()
-    from quality import balanced_gb1, simulated
-
     rates = tuple(float(r) for r in args.rates.split(",")) if args.rates else RATES
-    if args.rows:
-        grid = [(f"simulated 12-mers, {args.rows // 1000}k", lambda: simulated(args.rows), rates)]
-    elif args.quick:
-        grid = [("simulated 12-mers, 8k", lambda: simulated(8_000), (0.0, 0.4))]
-    else:
-        grid = [
-            ("simulated 12-mers, 250k", lambda: simulated(250_000), rates),
-            ("GB1, balanced", balanced_gb1, rates),
-        ]
-    rows = []
-    for name, load, rates in grid:
-        codes, truth, _, _ = load()
-        jobs = args.jobs or parallel_plan(resolve_device("auto"), n_models=4)[0]
-        rows += run_dataset(name, codes, truth, rates, jobs=jobs)
+    picked = ALL_TRAINERS
+    if args.trainers:
+        words = args.trainers.split(",")
+        picked = tuple(t for t in ALL_TRAINERS if any(w in t for w in words))
+    known = datasets()
+    keys = ["quick"] if args.quick else args.datasets.split(",")
+    if args.quick:
+        rates, picked = (0.0, 0.4), (SHIPPED, "noise-scaled batch (auto)", LINEAR, REFERENCE)
+    jobs = args.jobs or parallel_plan(resolve_device("auto"), n_models=4)[0]
     command = command_line("robustness.py", parser, args)
-    # Replaces only the (dataset, rate) cells this run measured: a quick run or a
-    # partial grid keeps the other rows.
-    new = pd.DataFrame(rows).assign(date=date.today().isoformat(), command=command)
-    results = merge_results(RESULTS, new, keys=["dataset", "injected"])
-    results = in_order(results)
-    plot(results)
-    write_doc_table(results)
+    for key in keys:
+        name, load = known[key]
+        codes, truth, _, _ = load()
+        rows = run_dataset(name, codes, truth, rates, picked, jobs=jobs)
+        # Replaces only the cells this run measured; saved per dataset, so a stopped
+        # run keeps what it finished.
+        new = pd.DataFrame(rows).assign(date=date.today().isoformat(), command=command)
+        results = in_order(merge_results(RESULTS, new, keys=["dataset", "injected", "trainer"]))
+        plot(results[results["trainer"].isin(ALL_TRAINERS)])
+        write_doc_table(results)
 
 
 if __name__ == "__main__":

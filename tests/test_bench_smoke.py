@@ -77,14 +77,19 @@ def test_quality_smallest_cell_scores_every_method(bench):
 def test_robustness_smallest_cell_trains_every_trainer(bench):
     robustness = bench[3]
     codes, truth, _, _ = bench[2].simulated(400)
-    rows = robustness.run_dataset("tiny", codes, truth, (0.0, 0.2), jobs=2)
-    cell = [*robustness.TRAINERS, robustness.REFERENCE]
-    assert [(r["injected"], r["trainer"]) for r in rows] == [(0.0, t) for t in cell] + [
-        (0.2, t) for t in cell
+    trainers = robustness.ALL_TRAINERS
+    rows = robustness.run_dataset("tiny", codes, truth, (0.0, 0.2), trainers, jobs=2)
+    assert [(r["injected"], r["trainer"]) for r in rows] == [(0.0, t) for t in trainers] + [
+        (0.2, t) for t in trainers
     ]
     assert all(0 <= r["clean_test_accuracy"] <= 1 for r in rows)
-    # At rate 0 the reference is the small-batch model itself.
-    assert rows[3]["clean_test_accuracy"] == rows[0]["clean_test_accuracy"]
+    assert all(0 <= r["clean_test_auroc"] <= 1 for r in rows)
+    # At rate 0 the reference is the shipped trainer's cell itself.
+    by_name = {r["trainer"]: r for r in rows if r["injected"] == 0}
+    assert (
+        by_name[robustness.REFERENCE]["clean_test_auroc"]
+        == by_name[robustness.SHIPPED]["clean_test_auroc"]
+    )
 
 
 def test_quality_saves_each_cell_and_replaces_only_that_cell(bench, tmp_path, monkeypatch):

@@ -82,3 +82,52 @@ def test_cosine_schedule_decays_the_learning_rate_each_epoch(monkeypatch):
 
     with pytest.raises(ValueError, match="schedule"):
         train_model(net, codes, labels, config=TrainConfig(schedule="step"), val_mask=None)
+
+
+def _fit_free_logits(loss: str, labels: np.ndarray, transition=None, steps: int = 600):
+    """Minimise a loss over one free logit vector shared by every row: its optimum."""
+    from labtriage.train import make_loss
+
+    config = TrainConfig(loss=loss, transition=transition)
+    loss_fn = make_loss(config, torch.device("cpu"))
+    logits = torch.zeros(2, requires_grad=True)
+    opt = torch.optim.Adam([logits], lr=0.05)
+    y = torch.as_tensor(labels)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(logits.expand(len(y), 2), y).backward()
+        opt.step()
+    return torch.softmax(logits, 0).detach().numpy()
+
+
+def test_forward_correction_recovers_the_true_class():
+    from labtriage.train import symmetric_transition
+
+    labels = np.array([0] * 70 + [1] * 30)  # one true class 0, 30 % of its labels flipped
+    plain = _fit_free_logits("ce", labels)
+    corrected = _fit_free_logits("forward", labels, symmetric_transition(0.3, 2))
+    assert plain[0] == pytest.approx(0.7, abs=0.01)  # cross-entropy learns the noisy share
+    assert corrected[0] > 0.98  # forward correction learns the clean class
+
+
+def test_forward_with_identity_is_cross_entropy_and_gce_matches_its_formula():
+    from labtriage.train import make_loss
+
+    logits = torch.tensor([[2.0, -1.0], [0.3, 0.5], [-1.0, 1.0]])
+    y = torch.tensor([0, 0, 1])
+    cpu = torch.device("cpu")
+    ce = make_loss(TrainConfig(loss="ce"), cpu)(logits, y)
+    fw = make_loss(TrainConfig(loss="forward", transition=np.eye(2)), cpu)(logits, y)
+    assert float(fw) == pytest.approx(float(ce), rel=1e-5)
+    p = torch.softmax(logits, 1)[torch.arange(3), y]
+    gce = make_loss(TrainConfig(loss="gce", gce_q=0.7), cpu)(logits, y)
+    assert float(gce) == pytest.approx(float(((1 - p**0.7) / 0.7).mean()), rel=1e-5)
+
+
+def test_bad_losses():
+    from labtriage.train import make_loss
+
+    with pytest.raises(ValueError, match="loss must be one of"):
+        make_loss(TrainConfig(loss="mae"), torch.device("cpu"))
+    with pytest.raises(ValueError, match="transition"):
+        make_loss(TrainConfig(loss="forward"), torch.device("cpu"))

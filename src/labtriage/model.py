@@ -22,9 +22,11 @@ from labtriage.train import (
     BASE_BATCH_SIZE,
     EpochCallback,
     TrainConfig,
+    epoch_budget,
     noise_scaled_batch_size,
     predict_logits,
     resolve_device,
+    symmetric_transition,
     train_model,
 )
 
@@ -41,7 +43,13 @@ class LSTMNet(nn.Module):
     """
 
     def __init__(
-        self, n_classes: int, *, max_length: int, embed_dim: int, hidden_dim: int, dropout: float
+        self,
+        n_classes: int,
+        *,
+        max_length: int,
+        embed_dim: int,
+        hidden_dim: int,
+        dropout: float,
     ):
         super().__init__()
         self.embed = nn.Embedding(len(AMINO_ACIDS) + 1, embed_dim, padding_idx=PAD)
@@ -130,10 +138,14 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         embed_dim: int = 32,
         hidden_dim: int = 48,
         dropout: float = 0.3,
-        epochs: int = 40,
+        epochs: int | str = 40,
         batch_size: int | str = "auto",
         noise_rate: float | None = None,
         lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        schedule: str = "constant",
+        loss: str = "ce",
+        transition=None,
         patience: int = 5,
         device: str = "auto",
         random_state: int = 0,
@@ -145,6 +157,10 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.noise_rate = noise_rate
         self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.loss = loss
+        self.transition = transition
         self.patience = patience
         self.device = device
         self.random_state = random_state
@@ -159,9 +175,13 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         val_mask = _held_out_mask(X, rng)
         batch_size = self._resolve_batch_size(int((~val_mask).sum()))
         config = TrainConfig(
-            epochs=self.epochs,
+            epochs=self._resolve_epochs(int((~val_mask).sum())),
             batch_size=batch_size,
             lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            loss=self.loss,
+            transition=self._resolve_transition(),
             patience=self.patience,
             device=self.device,
             seed=int(rng.integers(2**31)),
@@ -199,6 +219,20 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Most probable class for each row, shape (N,)."""
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def _resolve_epochs(self, n_train: int) -> int:
+        if self.epochs == "auto":
+            return epoch_budget(n_train)
+        if isinstance(self.epochs, str) or int(self.epochs) < 1:
+            raise ValueError(f"epochs must be 'auto' or a positive int, got {self.epochs!r}")
+        return int(self.epochs)
+
+    def _resolve_transition(self) -> np.ndarray | None:
+        if self.loss != "forward":
+            return None
+        if self.transition is not None:
+            return np.asarray(self.transition, dtype=float)
+        return symmetric_transition(self.noise_rate or 0.0, len(self.classes_))
 
     def _resolve_batch_size(self, n_train: int) -> int:
         if self.batch_size == "auto":

@@ -1,13 +1,26 @@
 """Synthetic peptide landscapes with known true labels, for known-truth tests.
 
 A landscape scores a peptide by additive site effects, pairwise couplings between
-a few position pairs (epistasis a one-hot linear model cannot represent), and a
+position pairs (epistasis a one-hot linear model cannot represent), and a
 position-independent motif (a basic residue followed by an aromatic one, anywhere).
-Each coupling is the product of one residue property at the two positions, scaled
-per pair, the way charge or hydrophobic pairing couple two sites.
 The true label is ``score > threshold``, a deterministic function of the sequence;
 the threshold is the landscape's median, so classes are balanced. Observed labels
 are the true ones with a known set of rows flipped (``noise.inject_label_noise``).
+
+Two kinds of epistasis (``epistasis``):
+
+- ``"mild"``: ``length // 2`` pairs, each coupling the product of one residue
+  property at the two positions (the way charge or hydrophobic pairing couple two
+  sites); about 1 % of the fitness variance. Mostly additive: one-hot logistic
+  regression reaches about 0.96 accuracy against the true labels.
+- a share ``s`` in [0, 1) (``"strong"`` is 0.4): ``length // 2`` pairs whose
+  couplings depend on two residue properties at each site (rank-2 tables,
+  ``P_i Q_j^T``), scaled so that they carry the share ``s`` of the fitness
+  variance. At 0.4, on 40,000 clean 12-mers, one-hot logistic regression reaches
+  0.80 against the true labels, an oracle that is given the coupled pairs 0.95,
+  and the LSTM 0.87 after 40 epochs (still improving). Full-rank random tables at
+  the same share were tried first: no model short of the oracle got past the
+  linear 0.80 on them, which makes them a test of nothing.
 """
 
 from __future__ import annotations
@@ -48,10 +61,38 @@ class Landscape:
         return (self.score(codes) > self.threshold).astype(np.int64)
 
 
-def make_landscape(length: int = 12, *, seed: int = 0, n_pairs: int | None = None) -> Landscape:
-    """Draw a landscape: N(0, 1) site effects, ``length // 2`` coupled pairs, one motif."""
+EPISTASIS = {"mild": None, "strong": 0.4}
+
+
+def parse_epistasis(spec: str | float) -> float | None:
+    """``"mild"`` -> None, ``"strong"`` -> 0.4, a number in [0, 1) -> itself."""
+    if isinstance(spec, str) and spec.strip().lower() in EPISTASIS:
+        return EPISTASIS[spec.strip().lower()]
+    try:
+        share = float(spec)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share < 1:
+        raise ValueError(
+            f"--epistasis must be mild, strong or a share of the fitness variance in [0, 1), "
+            f"got {spec!r}"
+        )
+    return share
+
+
+def make_landscape(
+    length: int = 12, *, seed: int = 0, n_pairs: int | None = None, epistasis: str | float = "mild"
+) -> Landscape:
+    """Draw a landscape: N(0, 1) site effects, coupled pairs, one motif.
+
+    ``epistasis`` is ``"mild"``, ``"strong"`` or the share of the fitness variance
+    carried by full-rank pair couplings (module docstring).
+    """
     if length < 2:
         raise ValueError(f"--length must be at least 2, got {length}")
+    share = parse_epistasis(epistasis)
+    if share is not None:
+        return _strong_landscape(length, seed=seed, share=share, n_pairs=n_pairs)
     rng = np.random.default_rng([seed, 0])
     n_pairs = length // 2 if n_pairs is None else n_pairs
     site = rng.normal(0.0, 1.0, size=(length, 21))
@@ -67,8 +108,32 @@ def make_landscape(length: int = 12, *, seed: int = 0, n_pairs: int | None = Non
     )
 
 
+def _strong_landscape(length: int, *, seed: int, share: float, n_pairs: int | None) -> Landscape:
+    """Site effects and motif as in the mild landscape, plus rank-2 pair tables."""
+    mild = make_landscape(length, seed=seed)
+    rng = np.random.default_rng([seed, 2])
+    n_pairs = length // 2 if n_pairs is None else n_pairs
+    pairs = np.array([rng.choice(length, size=2, replace=False) for _ in range(n_pairs)])
+    left, right = rng.normal(0.0, 1.0, size=(2, n_pairs, 2, 21))
+    tables = np.einsum("prk,prl->pkl", left, right)
+    reference = np.random.default_rng([seed, 0]).integers(1, 21, size=(20_000, length))
+    additive = Landscape(mild.site, pairs[:0], tables[:0], mild.motif_weight, 0.0)
+    coupled = Landscape(np.zeros_like(mild.site), pairs, tables, 0.0, 0.0)
+    # Scale the tables so they carry ``share`` of the variance over the reference sample.
+    var_add, var_pair = additive.score(reference).var(), coupled.score(reference).var()
+    scale = np.sqrt(share / (1 - share) * var_add / var_pair) if share > 0 else 0.0
+    draft = Landscape(mild.site, pairs, tables * scale, mild.motif_weight, 0.0)
+    threshold = float(np.median(draft.score(reference)))
+    return Landscape(mild.site, pairs, tables * scale, mild.motif_weight, threshold)
+
+
 def simulate_assay(
-    n: int = 50_000, *, length: int = 12, noise: float = 0.2, seed: int = 0
+    n: int = 50_000,
+    *,
+    length: int = 12,
+    noise: float = 0.2,
+    seed: int = 0,
+    epistasis: str | float = "mild",
 ) -> pd.DataFrame:
     """A synthetic assay table with injected label flips.
 
@@ -81,6 +146,8 @@ def simulate_assay(
         Fraction of rows whose label is flipped.
     seed : int, default 0
         Seeds the landscape, the peptides and the flips.
+    epistasis : "mild", "strong" or float in [0, 1), default "mild"
+        How much of the fitness is pairwise (module docstring).
 
     Returns
     -------
@@ -91,7 +158,7 @@ def simulate_assay(
         raise ValueError(f"--n must be positive, got {n}")
     if not 0 <= noise < 0.5:
         raise ValueError(f"--noise must lie in [0, 0.5), got {noise}")
-    landscape = make_landscape(length, seed=seed)
+    landscape = make_landscape(length, seed=seed, epistasis=epistasis)
     rng = np.random.default_rng([seed, 1])
     letters = np.frombuffer(AMINO_ACIDS.encode(), dtype="S1")
     seqs = _draw_distinct(rng, n, length, letters)

@@ -24,6 +24,10 @@ BASE_BATCH_SIZE = 256
 # An epoch keeps at least this many optimizer steps, so a large batch never turns
 # training into a handful of updates on a small table.
 MIN_STEPS_PER_EPOCH = 16
+# epochs="auto": about this many optimizer steps at the base batch, so a small table
+# gets more passes and a large one fewer, within EPOCH_RANGE (docs/benchmarks.md).
+STEP_BUDGET = 3000
+EPOCH_RANGE = (10, 40)
 
 
 @dataclass
@@ -36,6 +40,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 5  # epochs without a better held-out loss before stopping
     schedule: str = "constant"  # constant | cosine (lr decays to 0 over `epochs`)
+    loss: str = "ce"  # ce | gce (generalized cross-entropy) | forward (noise-corrected)
+    # forward: P(given label j | true label i) as a K x K row-stochastic matrix.
+    transition: np.ndarray | None = None
+    gce_q: float = 0.7  # generalized cross-entropy exponent (Zhang & Sabuncu 2018)
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
 
@@ -102,6 +110,16 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def epoch_budget(n_train: int, *, steps: int = STEP_BUDGET, base: int = BASE_BATCH_SIZE) -> int:
+    """Epochs for ``epochs="auto"``: ``steps`` optimizer steps at batch ``base``, clamped.
+
+    The budget is set in passes over the data, not in steps at the batch actually
+    used, so that a noisier table (a larger batch) does not cost more time.
+    """
+    low, high = EPOCH_RANGE
+    return int(np.clip(math.ceil(steps * base / max(n_train, 1)), low, high))
 
 
 def noise_scaled_batch_size(
@@ -180,7 +198,7 @@ def train_model(
     val = torch.tensor(val_mask, dtype=torch.bool, device=device)
     x_fit, y_fit, x_val, y_val = x[~val], y[~val], x[val], y[val]
     # Unweighted loss: cleanlab needs probabilities calibrated to the label frequencies.
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = make_loss(config, device)
     opt = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = (
         torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
@@ -228,6 +246,51 @@ def train_model(
     return result
 
 
+LOSSES = ("ce", "gce", "forward")
+
+
+def make_loss(config: TrainConfig, device: torch.device) -> Callable:
+    """The training loss ``loss(logits, labels)``, a mean over the batch.
+
+    - ``ce``: cross-entropy.
+    - ``gce``: generalized cross-entropy ``(1 - p_y**q) / q`` (Zhang & Sabuncu 2018),
+      between cross-entropy (q -> 0) and the noise-robust mean absolute error (q = 1).
+    - ``forward``: cross-entropy of the given labels under ``softmax(logits) @ T``,
+      where ``T[i, j] = P(given j | true i)`` (forward correction, Patrini et al. 2017):
+      the network's softmax then estimates the *true* class, and the noise model
+      maps it to the labels it is scored against.
+    """
+    if config.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {config.loss!r}")
+    if config.loss == "ce":
+        return nn.CrossEntropyLoss()
+    if config.loss == "gce":
+        q = config.gce_q
+
+        def gce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            p = torch.softmax(logits.float(), 1).gather(1, y[:, None]).clamp_min(1e-7)
+            return ((1 - p.pow(q)) / q).mean()
+
+        return gce
+    if config.transition is None:
+        raise ValueError("loss='forward' needs a transition matrix")
+    t = torch.as_tensor(np.asarray(config.transition), dtype=torch.float32, device=device)
+
+    def forward(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        noisy = torch.softmax(logits.float(), 1) @ t
+        return nn.functional.nll_loss(noisy.clamp_min(1e-7).log(), y)
+
+    return forward
+
+
+def symmetric_transition(noise_rate: float, n_classes: int) -> np.ndarray:
+    """``T[i, j] = P(given j | true i)`` for a uniform flip rate: 1 - eta on the diagonal."""
+    eta = float(np.clip(noise_rate, 0.0, 0.99 * (n_classes - 1) / n_classes))
+    t = np.full((n_classes, n_classes), eta / (n_classes - 1))
+    np.fill_diagonal(t, 1.0 - eta)
+    return t
+
+
 @torch.no_grad()
 def predict_logits(
     module: nn.Module, codes: np.ndarray, *, device: torch.device, batch_size: int = 16384
@@ -245,7 +308,7 @@ def predict_logits(
 
 @torch.no_grad()
 def _mean_loss(
-    module: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, use_amp: bool
+    module: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable, use_amp: bool
 ) -> float:
     module.eval()
     total = 0.0

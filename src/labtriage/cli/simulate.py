@@ -15,6 +15,13 @@ def simulate(
     n: Annotated[int, typer.Option(help="Rows.")] = 50_000,
     length: Annotated[int, typer.Option(help="Peptide length.")] = 12,
     noise: Annotated[float, typer.Option(help="Fraction of labels flipped.")] = 0.2,
+    epistasis: Annotated[
+        str,
+        typer.Option(
+            help="mild (mostly additive), strong, or the share of the fitness variance that "
+            "is pairwise, in [0, 1)."
+        ),
+    ] = "mild",
     seed: Seed = 0,
     force: Force = False,
     quiet: Quiet = False,
@@ -26,7 +33,7 @@ def simulate(
         from labtriage.simulate import simulate_assay
 
         check_outputs_free([out], force=force)
-        table = simulate_assay(n, length=length, noise=noise, seed=seed)
+        table = simulate_assay(n, length=length, noise=noise, seed=seed, epistasis=epistasis)
         text = table.to_csv(index=False)
         write_atomic(out, gzip_bytes(text) if out.suffix == ".gz" else text)
         make_console(quiet).print(
