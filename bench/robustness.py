@@ -133,17 +133,17 @@ def run_dataset(name: str, codes, truth, rates, trainers, *, jobs: int = 1) -> l
     cells = make_cells(x_train, y_train, rates, trainers)
     threads = max(1, torch.get_num_threads() // jobs)
 
-    def run(cell) -> dict:
+    def run(cell, cores: int = threads) -> dict:
         rate, trainer, x, y = cell
         t0 = time.perf_counter()
-        # Pruning trains its own fold models side by side: give it every thread.
-        model, result = fit_cell(rate, trainer, x, y, threads=threads)
+        model, result = fit_cell(rate, trainer, x, y, threads=cores)
         p = model.predict_proba(x_test)[:, 1]
         return _row(name, rate, trainer, result, p, y_test, t0)
 
     prune = [c for c in cells if c[1] == PRUNE]
     rest = [c for c in cells if c[1] != PRUNE]
-    rows = [run(c) for c in prune]
+    # Pruning trains its own fold models side by side: it runs alone, with every thread.
+    rows = [run(c, torch.get_num_threads()) for c in prune]
     with torch_threads(threads), ThreadPoolExecutor(jobs) as pool:
         rows += list(pool.map(run, rest))
     if REFERENCE in trainers:

@@ -76,3 +76,41 @@ def test_cuda_path_trains_with_mixed_precision(small_table):
     model = LSTMClassifier(hidden_dim=8, epochs=2, device="cuda").fit(codes, y)
     assert model.train_result_.device.startswith("cuda")
     assert np.allclose(model.predict_proba(codes).sum(1), 1)
+
+
+def test_epochs_auto_follows_the_table_size():
+    from labtriage.model import LSTMClassifier
+    from labtriage.train import EPOCH_RANGE, STEP_BUDGET, epoch_budget
+
+    assert epoch_budget(40_000) == 20  # 3,000 steps of 256 rows
+    assert epoch_budget(500) == EPOCH_RANGE[1] and epoch_budget(10**7) == EPOCH_RANGE[0]
+    assert epoch_budget(STEP_BUDGET * 256 // 15) == 15
+    auto = LSTMClassifier(epochs="auto")
+    assert auto.max_epochs(1_000_000) == EPOCH_RANGE[0]
+    assert LSTMClassifier(epochs=7).max_epochs(1_000_000) == 7
+    with pytest.raises(ValueError, match="epochs"):
+        LSTMClassifier(epochs="many").max_epochs(100)
+
+
+def test_auto_epochs_and_forward_loss_fit(small_table):
+    from labtriage.encode import encode_sequences
+    from labtriage.model import LSTMClassifier
+
+    X = encode_sequences(small_table["sequence"].tolist())
+    y = small_table["label"].to_numpy()
+    model = LSTMClassifier(
+        embed_dim=8,
+        hidden_dim=8,
+        epochs="auto",
+        schedule="cosine",
+        loss="forward",
+        noise_rate=0.15,
+        patience=100,
+        device="cpu",
+    ).fit(X, y)
+    # 720 training rows: the budget asks for more than the 40-epoch cap.
+    assert model.train_result_.epochs_run == 40
+    probs = model.predict_proba(X)
+    assert np.allclose(probs.sum(1), 1)
+    # The forward-corrected softmax is sharper than the given labels allow.
+    assert (probs.max(1) > 0.85).mean() > 0.5

@@ -254,7 +254,7 @@ def out_of_sample(
 
     def fit_params(fold: int) -> dict:
         if progress is not None:
-            progress.fold_started("lstm", fold, lstm.epochs)
+            progress.fold_started("lstm", fold, lstm.max_epochs(int((folds != fold).sum())))
 
         def on_epoch(*_) -> None:
             if stop.is_set():  # another fold failed or the run was interrupted

@@ -114,8 +114,10 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
     dropout : float, default 0.3
         Dropout on the embedding and before the head; with weight decay it keeps the
         model from memorising flipped labels late in training.
-    epochs : int, default 40
-        Upper bound on epochs; early stopping on a held-out slice usually ends sooner.
+    epochs : "auto" or int, default 40
+        Most epochs; early stopping on a held-out slice may end sooner. "auto" sets
+        them from the table's size (``train.epoch_budget``: about 3,000 optimizer
+        steps at the base batch, 10 to 40 epochs), which suits ``schedule="cosine"``.
     batch_size : "auto" or int, default "auto"
         "auto" grows the batch with ``noise_rate`` (``train.noise_scaled_batch_size``).
     noise_rate : float, optional
@@ -125,6 +127,17 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         the flipped labels' gradients away only if its steps stay as short (Rolnick
         et al. 2017; scaling it up with the batch cost accuracy under heavy noise,
         ``docs/benchmarks.md``).
+    weight_decay : float, default 1e-4
+        Adam's L2 penalty.
+    schedule : {"constant", "cosine"}, default "constant"
+        "cosine" decays the learning rate to zero over ``epochs``.
+    loss : {"ce", "gce", "forward"}, default "ce"
+        Cross-entropy; generalized cross-entropy (Zhang & Sabuncu 2018); or forward
+        correction through ``transition`` (Patrini et al. 2017), whose softmax then
+        estimates the true class rather than the given label (``train.make_loss``).
+    transition : array of shape (K, K), optional
+        ``P(given j | true i)`` for ``loss="forward"``; default a uniform flip at
+        ``noise_rate``.
     patience : int, default 5
         Epochs without a better held-out loss before stopping.
     device : {"auto", "cpu", "cuda"}, default "auto"
@@ -220,6 +233,10 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         """Most probable class for each row, shape (N,)."""
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
+    def max_epochs(self, n_rows: int) -> int:
+        """Most epochs a fit on ``n_rows`` rows runs (early stopping may end sooner)."""
+        return self._resolve_epochs(n_rows - round(HELD_OUT * n_rows))
+
     def _resolve_epochs(self, n_train: int) -> int:
         if self.epochs == "auto":
             return epoch_budget(n_train)
@@ -247,9 +264,12 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
 
 
 _INIT_LOCK = threading.Lock()
+HELD_OUT = 0.1  # share of distinct sequences held out of a fit for early stopping
 
 
-def _held_out_mask(X: np.ndarray, rng: np.random.Generator, fraction: float = 0.1) -> np.ndarray:
+def _held_out_mask(
+    X: np.ndarray, rng: np.random.Generator, fraction: float = HELD_OUT
+) -> np.ndarray:
     """Hold out ~``fraction`` of distinct sequences, so no sequence sits on both sides."""
     _, group = np.unique(X, axis=0, return_inverse=True)
     group = group.ravel()

@@ -13,6 +13,7 @@ from labtriage.cli.common import (
     AssayPath,
     Debug,
     Device,
+    Epochs,
     FitnessCol,
     Force,
     Invalid,
@@ -39,9 +40,7 @@ def audit(
     assay: AssayPath = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("labtriage-audit"),
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
-    epochs: Annotated[
-        int, typer.Option(help="Most LSTM epochs per fold (early stopping ends sooner).")
-    ] = 40,
+    epochs: Epochs = "auto",
     batch_size: Annotated[
         str, typer.Option(help="auto (grows with the label noise) or a number.")
     ] = "auto",

@@ -22,6 +22,13 @@ Jobs = Annotated[
         help="Fold models trained at once [default: one per CPU thread on the CPU, 1 on CUDA]."
     ),
 ]
+Epochs = Annotated[
+    str,
+    typer.Option(
+        help="auto (from the table's size: about 3,000 optimizer steps, 10 to 40 epochs, the "
+        "learning rate decayed to zero) or a number; early stopping may end sooner."
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks instead of one-line errors.")]
 Force = Annotated[bool, typer.Option(help="Overwrite existing outputs.")]
@@ -107,7 +114,7 @@ def read_data(path: Path | None, *, folds: int, **options):
     return assay
 
 
-def make_lstm(*, epochs: int, batch_size: str, device: str, seed: int, jobs: int | None):
+def make_lstm(*, epochs: str, batch_size: str, device: str, seed: int, jobs: int | None):
     """The unfitted LSTM the options describe; bad values are a ValueError (exit 2)."""
     from labtriage.model import LSTMClassifier
     from labtriage.train import resolve_device
@@ -115,16 +122,22 @@ def make_lstm(*, epochs: int, batch_size: str, device: str, seed: int, jobs: int
     resolve_device(device)  # fail on --device cuda before any work
     if jobs is not None and jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
-    if epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {epochs}")
-    batch: int | str = batch_size
-    if batch_size != "auto":
-        if not batch_size.isdigit() or int(batch_size) < 1:
-            raise ValueError(
-                f"--batch-size must be 'auto' or a positive integer, got {batch_size!r}"
-            )
-        batch = int(batch_size)
-    return LSTMClassifier(epochs=epochs, batch_size=batch, device=device, random_state=seed)
+    return LSTMClassifier(
+        epochs=_auto_or_count(epochs, "--epochs"),
+        batch_size=_auto_or_count(batch_size, "--batch-size"),
+        device=device,
+        random_state=seed,
+    )
+
+
+def _auto_or_count(value: str, option: str) -> int | str:
+    """``"auto"`` or a positive whole number, else a ValueError naming ``option``."""
+    value = str(value).strip()
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{option} must be 'auto' or a positive integer, got {value!r}")
+    return int(value)
 
 
 def demo_path() -> Path:

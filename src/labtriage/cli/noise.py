@@ -14,6 +14,7 @@ from labtriage.cli.common import (
     AssayPath,
     Debug,
     Device,
+    Epochs,
     FitnessCol,
     Invalid,
     Jobs,
@@ -41,7 +42,7 @@ def estimate_noise_cmd(
         int, typer.Option(help="Cross-validation repeats with different seeds.")
     ] = 1,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
-    epochs: Annotated[int, typer.Option(help="Most LSTM epochs per fold.")] = 40,
+    epochs: Epochs = "auto",
     batch_size: Annotated[str, typer.Option(help="auto or a number.")] = "auto",
     level: Annotated[float, typer.Option(help="Coverage of the interval.")] = 0.9,
     as_json: Annotated[
