@@ -1,4 +1,6 @@
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,6 +47,7 @@ def test_writes_the_model_directory(tmp_path, fitted):
     counts = np.bincount(assay.labels).tolist()
     assert doc["data"]["class_counts"] == {"0": counts[0], "1": counts[1]}
     assert doc["data"]["n_rows"] == 800 and doc["data"]["n_distinct_sequences"] <= 800
+    assert doc["data"]["sha256"] == hashlib.sha256(Path(assay.path).read_bytes()).hexdigest()
     assert doc["config"] == CONFIG and "torch" in doc["versions"] and doc["created"]
 
 

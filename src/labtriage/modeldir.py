@@ -16,6 +16,7 @@ a crash never leaves a half-written model under MODEL_DIR.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -133,7 +134,8 @@ def model_summary(doc: dict, directory: str | os.PathLike) -> dict:
 def _data_record(assay: Assay) -> dict:
     lengths = [len(s) for s in assay.sequences]
     return {
-        "path": str(assay.path),
+        "path": str(Path(assay.path).resolve()),
+        "sha256": hashlib.sha256(Path(assay.path).read_bytes()).hexdigest(),
         "n_input_rows": len(assay.frame),
         "n_rows": assay.n_rows,
         "n_dropped": len(assay.dropped_rows),
@@ -197,7 +199,7 @@ def _card_data(doc: dict) -> list[str]:
     dna = ", DNA translated to protein" if rule["translated_from_dna"] else ""
     return [
         "## Trained on\n",
-        f"- file: `{d['path']}`",
+        f"- file: `{d['path']}` (SHA-256 `{d['sha256'][:16]}…`)",
         f"- rows: {d['n_rows']:,} of {d['n_input_rows']:,}{dropped}; "
         f"{d['n_distinct_sequences']:,} distinct sequences, {lengths_text(d)}",
         f"- classes: {counts}",
