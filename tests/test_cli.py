@@ -138,3 +138,22 @@ def test_train_json_and_force(tmp_path, small_csv):
     assert summary["training"]["batch_size"] == doc["estimator"]["train_result"]["batch_size"]
     assert runner.invoke(app, args).exit_code == 2  # refuses to overwrite
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_predict_progress_bar_only_for_more_than_one_batch():
+    import io
+
+    from rich.console import Console
+
+    from labtriage.cli.predict import RowProgressBar
+    from labtriage.predict import BATCH_ROWS
+
+    console = Console(file=io.StringIO())
+    with RowProgressBar(console) as bar:
+        bar(BATCH_ROWS, BATCH_ROWS)
+        assert bar.task is None
+    with RowProgressBar(console) as bar:
+        bar(BATCH_ROWS, BATCH_ROWS + 1)
+        bar(BATCH_ROWS + 1, BATCH_ROWS + 1)
+        task = bar.progress.tasks[0]
+    assert (task.completed, task.total) == (BATCH_ROWS + 1, BATCH_ROWS + 1)
