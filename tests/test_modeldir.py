@@ -106,3 +106,13 @@ def test_reading_a_file_is_refused(tmp_path):
     path.write_text("x")
     with pytest.raises(ModelFileError, match="not a model directory"):
         read_model_dir(path)
+
+
+def test_epochs_and_loss_in_words():
+    from labtriage.modeldir import _probabilities_caveat, epochs_text
+
+    run = {"epochs_run": 12, "best_epoch": 7}
+    assert epochs_text({**run, "max_epochs": 40}) == "12 run of at most 40, kept 7"
+    assert epochs_text({**run, "max_epochs": "auto"}) == "12 run (budget: auto), kept 7"
+    assert "given labels, noise included" in _probabilities_caveat("ce")
+    assert "not calibrated" in _probabilities_caveat("forward")

@@ -30,8 +30,10 @@ from labtriage.io import Assay
 from labtriage.model import LSTMClassifier
 from labtriage.modelfile import MODEL_FILE, WEIGHTS_FILE, read_model_json
 from labtriage.report import check_outputs_free, library_versions
+from labtriage.train import TrainConfig
 
 CARD_FILE = "MODEL_CARD.md"
+_CROSS_ENTROPY = "ce"  # the loss whose probabilities are calibrated to the given labels
 MODEL_DIR_FILES = (WEIGHTS_FILE, MODEL_FILE, CARD_FILE)
 NOISE_METHOD = "confident joint of the one-hot logistic baseline, out of sample"
 SUMMARY_KEYS = ("data", "label_rule", "noise_estimate", "training", "held_out")
@@ -154,8 +156,9 @@ def _training_record(model: LSTMClassifier) -> dict:
         "batch_size": result.batch_size,
         "batch_size_option": params["batch_size"],
         "learning_rate": result.lr,
-        # Until the estimator takes a schedule, it trains with TrainConfig's default.
-        "schedule": params.get("schedule", "constant"),
+        # An estimator without these parameters trains with TrainConfig's defaults.
+        "schedule": params.get("schedule", TrainConfig.schedule),
+        "loss": params.get("loss", _CROSS_ENTROPY),
         "max_epochs": params["epochs"],
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
@@ -214,6 +217,13 @@ def lengths_text(data: dict) -> str:
     return f"length {low}" if low == high else f"lengths {low} to {high}"
 
 
+def epochs_text(training: dict) -> str:
+    """Epochs run, of what budget, and the one kept, in words."""
+    budget = training["max_epochs"]
+    of = f"of at most {budget}" if isinstance(budget, int) else f"(budget: {budget})"
+    return f"{training['epochs_run']} run {of}, kept {training['best_epoch']}"
+
+
 def label_rule_text(rule: dict) -> str:
     """How the classes were made, in words."""
     if rule["fitness_col"] is None:
@@ -255,9 +265,8 @@ def _card_training(doc: dict) -> list[str]:
         f"- noise estimate used: {noise['noise_rate']:.3f} ({noise['method']}, "
         f"{noise['folds']} folds)",
         f"- batch size {t['batch_size']:,} ({grown}), learning rate {t['learning_rate']:g}, "
-        f"{t['schedule']} schedule",
-        f"- epochs: {t['epochs_run']} run of at most {t['max_epochs']}; kept epoch "
-        f"{t['best_epoch']} (lowest held-out loss)",
+        f"{t['schedule']} schedule, loss {t['loss']}",
+        f"- epochs: {epochs_text(t)} (lowest held-out loss)",
         f"- {t['n_train_rows']:,} rows trained on, {t['n_held_out_rows']:,} held out; device "
         f"{t['device']}, seed {config.get('seed')}\n",
     ]
@@ -278,11 +287,22 @@ def _card_limits(doc: dict) -> list[str]:
         f"(accuracy {noise['baseline']['accuracy']:.3f} against the given labels). A weak "
         "model's own errors count as label noise, so the estimate can be inflated, and "
         "with it the batch size.",
-        "- Probabilities follow the given labels, noise included: they say how likely a "
-        "measurement is to give each label, not how likely the label is true.",
+        _probabilities_caveat(doc["training"]["loss"]),
     ]
     if h is not None and h["n_rows"] < 500:
         lines.append(
             f"- The held-out slice is small ({h['n_rows']:,} rows): its figures are rough."
         )
     return [*lines, ""]
+
+
+def _probabilities_caveat(loss: str) -> str:
+    if loss == _CROSS_ENTROPY:
+        return (
+            "- Probabilities follow the given labels, noise included: they say how likely a "
+            "measurement is to give each label, not how likely the label is true."
+        )
+    return (
+        f"- Trained with the {loss!r} loss, its probabilities are not calibrated to the "
+        "given labels: read them as a ranking, not as frequencies."
+    )

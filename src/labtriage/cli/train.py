@@ -91,7 +91,7 @@ def train(
 
 def render_training(console: Console, doc: dict, out: Path) -> None:
     """The trained model on the console: data, noise estimate, batch, quality, files."""
-    from labtriage.modeldir import MODEL_DIR_FILES, label_rule_text
+    from labtriage.modeldir import MODEL_DIR_FILES, epochs_text, label_rule_text
 
     d, noise, t = doc["data"], doc["noise_estimate"], doc["training"]
     counts = ", ".join(f"{c}: {n:,}" for c, n in d["class_counts"].items())
@@ -107,9 +107,7 @@ def render_training(console: Console, doc: dict, out: Path) -> None:
     grown = "grown with the noise" if t["batch_size_option"] == "auto" else "as given"
     table.add_row("batch size", f"{t['batch_size']:,} ({grown})")
     table.add_row("schedule", f"{t['schedule']}, learning rate {t['learning_rate']:g}")
-    table.add_row(
-        "epochs", f"{t['epochs_run']} run of at most {t['max_epochs']}, kept {t['best_epoch']}"
-    )
+    table.add_row("epochs", epochs_text(t))
     console.print(table)
     console.print(quality_table(doc["held_out"]))
     for name in MODEL_DIR_FILES:
