@@ -39,10 +39,11 @@ class FoldCancelled(Exception):
 class FoldProgress(Protocol):
     """What cross-validation reports while it runs (``report.py`` draws it).
 
-    Fold -1 is a model fitted on all rows (``fit.fit_assay``).
+    Fold -1 is a model fitted on all rows (``fit.fit_assay``); ``total`` is the most
+    epochs, None where the budget is set inside the fit.
     """
 
-    def fold_started(self, model: str, fold: int, total: int) -> None: ...
+    def fold_started(self, model: str, fold: int, total: int | None) -> None: ...
     def advance(self, model: str, fold: int) -> None: ...
     def fold_done(self, model: str, fold: int) -> None: ...
 

@@ -207,7 +207,7 @@ class FoldProgressBars:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def fold_started(self, model: str, fold: int, total: int) -> None:
+    def fold_started(self, model: str, fold: int, total: int | None) -> None:
         name = model if fold < 0 else f"{model} fold {fold + 1}/{self.n_folds}"
         self.tasks[(model, fold)] = self.progress.add_task(name, total=total)
 

@@ -44,8 +44,7 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    """Audit assay labels (which rows are probably wrong, how noisy is the table); train and
-    use a model."""
+    """Audit assay labels, estimate their noise, and train and use a model."""
 
 
 app.command()(audit)
