@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,3 +59,28 @@ def separable_probs():
     p1 = np.where(truth == 1, 0.8, 0.2) + rng.normal(0, 0.05, size=len(truth))
     p1 = np.clip(p1, 0.01, 0.99)
     return labels, np.column_stack([1 - p1, p1]), flipped
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory, small_table):
+    """A tiny LSTM fitted on ``small_table`` and saved with ``LSTMClassifier.save``.
+
+    Shared by the session: tests that change its files copy it first (``copy_model``).
+    """
+    from labtriage.encode import encode_sequences
+    from labtriage.model import LSTMClassifier
+
+    codes = encode_sequences(small_table["sequence"].tolist())
+    model = LSTMClassifier(embed_dim=8, hidden_dim=8, epochs=2, device="cpu", random_state=0)
+    model.fit(codes, small_table["label"].to_numpy())
+    directory = tmp_path_factory.mktemp("saved") / "model"
+    model.save(directory)
+    return directory
+
+
+@pytest.fixture
+def copy_model(tmp_path, saved_model):
+    """A copy of ``saved_model`` in this test's tmp_path, free to corrupt."""
+    import shutil
+
+    return Path(shutil.copytree(saved_model, tmp_path / "model"))

@@ -2,11 +2,15 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
 from labtriage.audit import SCORE_COLUMNS
 from labtriage.cli import app
+from labtriage.encode import encode_sequences
+from labtriage.model import LSTMClassifier
+from labtriage.modeldir import MODEL_DIR_FILES
 
 runner = CliRunner()
 FAST = ["--folds", "3", "--epochs", "2", "--quiet"]
@@ -93,3 +97,63 @@ def test_demo_table_ships_in_the_package():
     table = pd.read_csv(demo_path())
     assert {"sequence", "label", "plate", "well"} <= set(table.columns)
     assert len(table) >= 5000
+
+
+# --- train and predict --------------------------------------------------------------------
+
+TRAIN_FAST = ["--epochs", "2", "--folds", "3"]
+
+
+def test_train_then_predict_gives_the_loaded_models_probabilities(tmp_path, small_csv):
+    before = small_csv.read_bytes()
+    model_dir = tmp_path / "model"
+    result = runner.invoke(app, ["train", str(small_csv), "--out", str(model_dir), *TRAIN_FAST])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(MODEL_DIR_FILES)
+    for text in ("800 rows", "noise estimate used", "batch size", "majority class", "weights.pt"):
+        assert text in result.stdout
+    out = tmp_path / "predictions.csv"
+    result = runner.invoke(app, ["predict", str(model_dir), str(small_csv), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "scored 800 rows" in result.stdout
+    assert small_csv.read_bytes() == before  # input untouched
+    table, scored = pd.read_csv(small_csv), pd.read_csv(out)
+    assert list(scored.columns) == [*table.columns, "p_0", "p_1", "predicted_label"]
+    pd.testing.assert_frame_equal(scored[table.columns], table)  # every column, input order
+    model = LSTMClassifier.load(model_dir)
+    codes = encode_sequences(table["sequence"].tolist(), length=model.n_features_in_)
+    assert np.array_equal(scored[["p_0", "p_1"]].to_numpy(), model.predict_proba(codes))
+    assert scored["predicted_label"].tolist() == model.predict(codes).tolist()
+
+
+def test_train_json_and_force(tmp_path, small_csv):
+    model_dir = tmp_path / "model"
+    args = ["train", str(small_csv), "--out", str(model_dir), *TRAIN_FAST, "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    doc = json.loads((model_dir / "model.json").read_text())
+    assert summary["noise_estimate"] == doc["noise_estimate"]
+    assert summary["held_out"] == doc["held_out"] and summary["classes"] == [0, 1]
+    assert summary["training"]["batch_size"] == doc["estimator"]["train_result"]["batch_size"]
+    assert runner.invoke(app, args).exit_code == 2  # refuses to overwrite
+    assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_predict_progress_bar_only_for_more_than_one_batch():
+    import io
+
+    from rich.console import Console
+
+    from labtriage.cli.predict import RowProgressBar
+    from labtriage.predict import BATCH_ROWS
+
+    console = Console(file=io.StringIO())
+    with RowProgressBar(console) as bar:
+        bar(BATCH_ROWS, BATCH_ROWS)
+        assert bar.task is None
+    with RowProgressBar(console) as bar:
+        bar(BATCH_ROWS, BATCH_ROWS + 1)
+        bar(BATCH_ROWS + 1, BATCH_ROWS + 1)
+        task = bar.progress.tasks[0]
+    assert (task.completed, task.total) == (BATCH_ROWS + 1, BATCH_ROWS + 1)

@@ -5,6 +5,8 @@ before any fold is fitted: the ``no_training`` fixture makes fitting an error, s
 that slips through fails at once instead of running an audit.
 """
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -14,7 +16,7 @@ from labtriage.exceptions import ColumnError
 
 CSV = "sequence,label\nACD,1\nEFG,0\nHIK,0\n"
 FITNESS = "sequence,fitness\nACD,0.1\nEFG,0.5\nHIK,0.9\nLMN,1.3\n"
-READING_COMMANDS = ["audit", "estimate-noise"]
+READING_COMMANDS = ["audit", "estimate-noise", "train"]
 
 
 class TrainingStartedError(AssertionError):
@@ -44,8 +46,8 @@ def invoke(*args):
 
 
 def read(command, path, tmp_path, *options):
-    """Run a command that reads ``path``: audit (with --out) or estimate-noise."""
-    out = ["--out", tmp_path / "out"] if command == "audit" else []
+    """Run a command that reads ``path``: audit or train (with --out), or estimate-noise."""
+    out = ["--out", tmp_path / "out"] if command in ("audit", "train") else []
     return invoke(command, path, *out, *options)
 
 
@@ -228,6 +230,67 @@ def test_simulate_needs_force_to_overwrite(tmp_path):
     assert len(path.read_text().splitlines()) == 41
 
 
+# --- train and predict -------------------------------------------------------------------
+
+PEPTIDES = "sequence,label\nACDEFGHI,1\nKLMNPQRS,0\n"
+
+
+def test_train_needs_out(tmp_path):
+    check_error(invoke("train", write(tmp_path, CSV)), 2, "--out")
+
+
+def _other_version(model):
+    doc = json.loads((model / "model.json").read_text())
+    doc["format_version"] = 99
+    (model / "model.json").write_text(json.dumps(doc))
+    return model / "model.json", "format version 99"
+
+
+def _no_weights(model):
+    (model / "weights.pt").unlink()
+    return "no weights.pt", model
+
+
+def _garbage_weights(model):
+    (model / "weights.pt").write_bytes(b"\x00garbage" * 100)
+    return model / "weights.pt", "corrupted"
+
+
+def _corrupted_json(model):
+    (model / "model.json").write_text('{"format_version": 1, "estimator": {')
+    return model / "model.json", "not valid JSON"
+
+
+@pytest.mark.parametrize("damage", [_other_version, _no_weights, _garbage_weights, _corrupted_json])
+def test_predict_with_a_damaged_model(tmp_path, copy_model, damage):
+    parts = damage(copy_model)
+    result = invoke("predict", copy_model, write(tmp_path, PEPTIDES), "--out", tmp_path / "p.csv")
+    check_error(result, 1, *parts)
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("rows", "parts"),
+    [
+        ("ACDEFGHI\nACDZFGHI\nACDEFGHI\n", ["line 3 (row 1)", "'ACDZFGHI' has 'Z'"]),
+        ("ACDEFGHI\nACDEFGHIKLM\n", ["line 3 (row 1)", "has length 11, over 8"]),
+    ],
+)
+def test_predict_refuses_sequences_the_model_cannot_encode(tmp_path, copy_model, rows, parts):
+    path = write(tmp_path, "sequence\n" + rows)
+    result = invoke("predict", copy_model, path, "--out", tmp_path / "p.csv")
+    check_error(result, 1, path, *parts)
+
+
+def test_predict_usage_errors(tmp_path, copy_model):
+    path = write(tmp_path, PEPTIDES)
+    check_error(invoke("predict", tmp_path / "nope", path), 2, "model directory not found")
+    check_error(invoke("predict", copy_model, path, "--out", path), 2, "is the input table")
+    out = write(tmp_path, "keep me\n", "p.csv")
+    check_error(invoke("predict", copy_model, path, "--out", out), 2, out, "--force")
+    assert out.read_text() == "keep me\n"
+
+
 # --- debug and help -----------------------------------------------------------------------
 
 
@@ -242,7 +305,7 @@ def test_debug_lets_the_exception_through(tmp_path):
 def test_help():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("audit", "estimate-noise", "simulate"):
+    for command in ("audit", "estimate-noise", "train", "predict", "simulate"):
         assert command in result.output
     result = invoke("audit", "--help")
     assert result.exit_code == 0

@@ -20,7 +20,7 @@ from labtriage.exceptions import (
     LabtriageError,
     SequenceError,
 )
-from labtriage.io import Assay, read_assay, read_table
+from labtriage.io import Assay, read_assay, read_sequences, read_table
 
 CSV = "sequence,label\nACDE,1\nFGHIK,0\nLMNPQR,1\n"
 FITNESS = "peptide,fitness\nACD,0.1\nEFG,0.5\nHIK,0.9\nLMN,1.3\n"
@@ -379,3 +379,35 @@ def test_invalid_character_is_always_rejected(tmp_path, left, bad, right):
     pd.DataFrame({"sequence": ["ACDW", seq, "KLMW"], "label": [0, 1, 0]}).to_csv(path, index=False)
     with pytest.raises(SequenceError, match=r"line 3 \(row 1\)"):
         read_assay(path)
+
+
+# --- sequences to score (read_sequences) --------------------------------------------------
+
+
+def test_read_sequences_finds_cleans_and_keeps_the_table_as_text(tmp_path):
+    path = write(tmp_path, "a.csv", "id,peptide,label\n7,acde ,1\n8,FGH,\n")
+    table = read_sequences(path)
+    assert table.sequences.tolist() == ["ACDE", "FGH"]
+    assert (table.sequence_col, table.translated) == ("peptide", False)
+    assert table.frame.values.tolist() == [["7", "acde ", "1"], ["8", "FGH", ""]]
+
+
+def test_read_sequences_translates_dna(tmp_path):
+    table = read_sequences(write(tmp_path, "a.csv", "sequence\nGCTTGT\nGATGAA\n"))
+    assert table.sequences.tolist() == ["AC", "DE"] and table.translated
+
+
+def test_read_sequences_names_invalid_and_too_long_rows(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence\nACD\nAXD\nACDEF\nACDE\n")
+    message = expect_error(
+        read_sequences,
+        SequenceError,
+        path,
+        "2 invalid rows",
+        "line 3 (row 1): 'AXD' has 'X'",
+        "line 4 (row 2): 'ACDEF' has length 5, over 4",
+        "; retrain",
+        max_length=4,
+        fix="retrain",
+    )
+    assert "--invalid drop" not in message

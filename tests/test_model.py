@@ -1,10 +1,18 @@
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 
 from labtriage.encode import encode_sequences
+from labtriage.exceptions import ModelFileError
 from labtriage.model import LSTMClassifier, LSTMNet
+from labtriage.modelfile import FORMAT_VERSION
 
 
 def test_sklearn_contract(small_table, quick_lstm):
@@ -114,3 +122,126 @@ def test_auto_epochs_and_forward_loss_fit(small_table):
     assert np.allclose(probs.sum(1), 1)
     # The forward-corrected softmax is sharper than the given labels allow.
     assert (probs.max(1) > 0.85).mean() > 0.5
+
+
+# --- saving and loading -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_save_load_round_trip(tmp_path, small_table, quick_lstm, kind):
+    codes = encode_sequences(small_table["sequence"].tolist())
+    y = small_table["label"].to_numpy()
+    if kind == "str":
+        y = np.where(y == 1, "binder", "non-binder")
+    model = clone(quick_lstm).set_params(noise_rate=0.15).fit(codes, y)
+    model.save(tmp_path / "m")
+    loaded = LSTMClassifier.load(tmp_path / "m")
+    assert np.array_equal(loaded.predict_proba(codes), model.predict_proba(codes))
+    assert loaded.classes_.tolist() == model.classes_.tolist()
+    assert type(loaded.classes_[0].item()) is type(model.classes_[0].item())  # int or str kept
+    assert loaded.get_params() == model.get_params()
+    assert loaded.n_features_in_ == codes.shape[1]
+    assert loaded.train_result_ == model.train_result_
+    assert clone(loaded).get_params() == quick_lstm.set_params(noise_rate=0.15).get_params()
+
+
+def test_weights_are_a_plain_state_dict(saved_model):
+    state = torch.load(saved_model / "weights.pt", weights_only=True, map_location="cpu")
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    doc = json.loads((saved_model / "model.json").read_text())
+    assert doc["format_version"] == FORMAT_VERSION
+    assert doc["estimator"]["params"] == LSTMClassifier.load(saved_model).get_params()
+
+
+def test_load_passes_only_the_parameters_init_accepts(copy_model):
+    doc = json.loads((copy_model / "model.json").read_text())
+    doc["estimator"]["params"]["parameter_from_the_future"] = 1
+    del doc["estimator"]["params"]["patience"]  # saved before the parameter existed
+    (copy_model / "model.json").write_text(json.dumps(doc))
+    loaded = LSTMClassifier.load(copy_model)
+    assert "parameter_from_the_future" not in loaded.get_params()
+    assert loaded.patience == LSTMClassifier().patience
+
+
+def _set_format_version(directory):
+    doc = json.loads((directory / "model.json").read_text())
+    doc["format_version"] = FORMAT_VERSION + 1
+    (directory / "model.json").write_text(json.dumps(doc))
+    return "model.json", "format version 2"
+
+
+def _remove_weights(directory):
+    (directory / "weights.pt").unlink()
+    return "no weights.pt", str(directory)
+
+
+def _garbage_weights(directory):
+    (directory / "weights.pt").write_bytes(bytes(range(256)) * 8)
+    return "weights.pt", "checksum"
+
+
+def _truncated_json(directory):
+    path = directory / "model.json"
+    path.write_text(path.read_text()[:100])
+    return "model.json", "not valid JSON"
+
+
+def _missing_json(directory):
+    (directory / "model.json").unlink()
+    return "no model.json", str(directory)
+
+
+def _json_without_classes(directory):
+    doc = json.loads((directory / "model.json").read_text())
+    del doc["estimator"]["classes"]
+    (directory / "model.json").write_text(json.dumps(doc))
+    return "model.json", "estimator.classes"
+
+
+def _weights_of_another_shape(directory):
+    doc = json.loads((directory / "model.json").read_text())
+    doc["estimator"]["params"]["hidden_dim"] = 16
+    (directory / "model.json").write_text(json.dumps(doc))
+    return "weights.pt", "does not load"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _set_format_version,
+        _remove_weights,
+        _garbage_weights,
+        _truncated_json,
+        _missing_json,
+        _json_without_classes,
+        _weights_of_another_shape,
+    ],
+)
+def test_a_damaged_model_is_refused_in_one_line(copy_model, damage):
+    parts = damage(copy_model)
+    with pytest.raises(ModelFileError) as info:
+        LSTMClassifier.load(copy_model)
+    message = str(info.value)
+    assert "\n" not in message
+    for part in parts:
+        assert part in message, (part, message)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (open, (str(_MARKER), "w"))
+
+
+_MARKER = Path(tempfile.gettempdir()) / f"labtriage-code-ran-{os.getpid()}"
+
+
+def test_weights_that_would_run_code_are_refused(copy_model):
+    """A pickle that opens a file when loaded, with a matching checksum: never executed."""
+    weights = copy_model / "weights.pt"
+    torch.save({"embed.weight": _RunsCode()}, weights)
+    doc = json.loads((copy_model / "model.json").read_text())
+    doc["estimator"]["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (copy_model / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match=r"weights\.pt"):
+        LSTMClassifier.load(copy_model)
+    assert not _MARKER.exists()

@@ -1,3 +1,4 @@
+import io
 import json
 
 import pandas as pd
@@ -47,3 +48,19 @@ def test_outputs_are_never_overwritten_without_force(tmp_path):
 def test_versions_name_the_libraries():
     versions = library_versions()
     assert {"python", "torch", "cleanlab", "scikit-learn"} <= set(versions)
+
+
+def test_a_model_on_all_rows_is_one_bar_named_alone():
+    from rich.console import Console
+
+    from labtriage.report import FoldProgressBars
+
+    console = Console(file=io.StringIO(), width=100)
+    with FoldProgressBars(console, n_folds=5) as bars:
+        bars.fold_started("lstm", 0, 10)
+        bars.fold_started("lstm (all rows)", -1, 10)
+        bars.advance("lstm (all rows)", -1)
+        bars.fold_done("lstm (all rows)", -1)
+    tasks = {t.description: t for t in bars.progress.tasks}
+    assert set(tasks) == {"lstm fold 1/5", "lstm (all rows)"}
+    assert tasks["lstm (all rows)"].completed == tasks["lstm (all rows)"].total == 1

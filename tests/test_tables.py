@@ -160,3 +160,20 @@ def test_duplicate_columns_in_parquet_and_fasta(tmp_path):
     raises(ColumnError, tmp_path / "a.parquet", "duplicate", "'y'")
     path = write(tmp_path, "a.fasta", ">v1 label=1 label=0\nACD\n")
     raises(ColumnError, path, "record 1 (v1)", "'label'")
+
+
+def test_as_text_keeps_every_cell_as_written(tmp_path):
+    content = "sequence,label,fitness,flag\nACD,1,0.10,False\nEFG,,1e-3,true\nNA,0,NA,\n"
+    frame = read_table(write(tmp_path, "a.csv", content), as_text=True)
+    assert frame.to_csv(index=False) == content
+    typed = read_table(write(tmp_path, "b.csv", content))
+    assert typed["fitness"].tolist()[:2] == [0.1, 0.001]  # the default parses numbers
+
+
+def test_as_text_for_excel_and_fasta(tmp_path):
+    path = tmp_path / "a.xlsx"
+    pd.DataFrame({"sequence": ["ACD", "EFG"], "label": [1, None]}).to_excel(path, index=False)
+    assert read_table(path, as_text=True).values.tolist() == [["ACD", "1"], ["EFG", ""]]
+    fasta = write(tmp_path, "a.fasta", ">a label=1 plate=P1\nACD\n>b plate=02\nEFG\n")
+    rows = read_table(fasta, as_text=True).values.tolist()
+    assert rows == [["a", "ACD", "1", "P1"], ["b", "EFG", "", "02"]]

@@ -37,9 +37,13 @@ class FoldCancelled(Exception):
 
 
 class FoldProgress(Protocol):
-    """What cross-validation reports while it runs (``report.py`` draws it)."""
+    """What cross-validation reports while it runs (``report.py`` draws it).
 
-    def fold_started(self, model: str, fold: int, total: int) -> None: ...
+    Fold -1 is a model fitted on all rows (``fit.fit_assay``); ``total`` is the most
+    epochs, None where the budget is set inside the fit.
+    """
+
+    def fold_started(self, model: str, fold: int, total: int | None) -> None: ...
     def advance(self, model: str, fold: int) -> None: ...
     def fold_done(self, model: str, fold: int) -> None: ...
 
@@ -218,6 +222,38 @@ def cross_val_pred_probs(
     return out
 
 
+def first_noise_estimate(
+    codes: np.ndarray,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    *,
+    seed: int = 0,
+    progress: FoldProgress | None = None,
+    cache: FoldCache | None = None,
+) -> tuple[float, np.ndarray]:
+    """The linear baseline's out-of-sample confident-joint noise rate, and its probabilities.
+
+    The first, cheap (seconds) estimate of the label noise that sets the LSTM's
+    noise-scaled batch, in the audit and in ``labtriage train`` alike.
+
+    Returns
+    -------
+    noise_rate : float
+    pred_probs : np.ndarray of shape (N, K)
+        The baseline's out-of-sample probabilities on ``folds``.
+    """
+    baseline = cross_val_pred_probs(
+        make_baseline(seed=seed),
+        codes,
+        labels,
+        folds,
+        name="baseline",
+        progress=progress,
+        cache=cache,
+    )
+    return noise_rate_from_joint(estimate_joint(labels, baseline)), baseline
+
+
 def out_of_sample(
     codes: np.ndarray,
     labels: np.ndarray,
@@ -237,16 +273,9 @@ def out_of_sample(
     fold models train at once (None: ``train.parallel_plan``'s default).
     """
     folds = assign_folds(labels, groups, n_folds=n_folds, seed=seed)
-    baseline = cross_val_pred_probs(
-        make_baseline(seed=seed),
-        codes,
-        labels,
-        folds,
-        name="baseline",
-        progress=progress,
-        cache=cache,
+    eta, baseline = first_noise_estimate(
+        codes, labels, folds, seed=seed, progress=progress, cache=cache
     )
-    eta = noise_rate_from_joint(estimate_joint(labels, baseline))
     lstm = clone(lstm).set_params(noise_rate=eta)
     training: dict[int, dict] = {}
 

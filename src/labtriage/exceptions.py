@@ -25,5 +25,9 @@ class LabelError(LabtriageError):
     """Labels or fitness values cannot give at least two usable classes."""
 
 
+class ModelFileError(LabtriageError):
+    """A saved model cannot be loaded: a file is missing, corrupted or from another version."""
+
+
 class OutputExistsError(ValueError):
     """An output would overwrite an existing file and ``--force`` was not given."""

@@ -20,7 +20,8 @@ from labtriage.encode import AMINO_ACIDS
 from labtriage.exceptions import ColumnError, LabelError, SequenceError
 from labtriage.tables import DNA_NAMES, SEQUENCE_NAMES, quote_names, read_table, table_format
 
-__all__ = ["Assay", "read_assay", "read_table"]  # read_table is re-exported from tables
+# read_table is re-exported from tables
+__all__ = ["Assay", "SequenceTable", "read_assay", "read_sequences", "read_table"]
 
 LABEL_NAMES = frozenset({"label", "labels", "class", "y", "target"})
 FITNESS_NAMES = frozenset({"fitness", "score", "enrichment", "log_enrichment", "activity", "value"})
@@ -28,6 +29,7 @@ _AMINO = frozenset(AMINO_ACIDS)
 _DNA = frozenset("ACGT")
 _QUANTILE = re.compile(r"q(\d+(?:\.\d*)?)")
 _SHOWN = 5  # invalid rows quoted in an error message
+_DROP_HINT = "fix them or pass --invalid drop"
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,6 +139,57 @@ def read_assay(
         translated=translated,
         dropped_rows=np.flatnonzero(~keep).astype(np.int64),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceTable:
+    """The sequences of a table to score, as returned by :func:`read_sequences`."""
+
+    frame: pd.DataFrame  # the table as read
+    sequences: np.ndarray  # (N,) object array of amino-acid str, one per row of frame
+    sequence_col: str
+    translated: bool
+
+
+def read_sequences(
+    path: str | os.PathLike,
+    *,
+    sequence_col: str | None = None,
+    sheet: str | int | None = None,
+    max_length: int | None = None,
+    fix: str = "fix them",
+) -> SequenceTable:
+    """Read a table of sequences to score: found, cleaned and translated as :func:`read_assay`.
+
+    Every cell is read as the text written (``read_table(as_text=True)``), so the
+    table's other columns can be written back out unchanged.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Any file :func:`read_table` reads; ``sheet`` is passed on to it.
+    sequence_col : str, optional
+        Found by common names (case-insensitive) when not given.
+    max_length : int, optional
+        Longest sequence (after any translation) accepted.
+    fix : str
+        How to fix invalid rows, ending the error message.
+
+    Raises
+    ------
+    SequenceError
+        Any row with an empty or invalid sequence, or one longer than ``max_length``;
+        the one-line message names the rows (``line N (row M)``).
+    """
+    path = os.fspath(path)
+    frame = read_table(path, sheet=sheet, as_text=True)
+    seq_col = _sequence_column(frame, path, sequence_col)
+    proteins, translated, problems = _clean_sequences(frame[seq_col], seq_col)
+    for i, protein in enumerate(proteins):
+        if max_length is not None and i not in problems and len(protein) > max_length:
+            problems[i] = [f"{_show(protein)} has length {len(protein)}, over {max_length}"]
+    _keep_rows(path, seq_col, problems, {}, len(frame), "error", fix=fix)
+    return SequenceTable(frame, proteins, seq_col, translated)
 
 
 def _check_options(label_col, fitness_col, threshold, positive, invalid):
@@ -272,7 +325,7 @@ def _target_problems(column: pd.Series, numeric: bool) -> tuple[np.ndarray | Non
     return fitness, problems
 
 
-def _keep_rows(path, seq_col, problems: dict, target_problems: dict, n_rows: int, invalid: str):
+def _keep_rows(path, seq_col, problems, target_problems, n_rows, invalid, fix=_DROP_HINT):
     """Boolean mask of usable rows; raise unless invalid rows may be dropped."""
     error = SequenceError if problems else LabelError
     where = f"{path} (sequences from column {str(seq_col)!r})" if problems else path
@@ -289,7 +342,7 @@ def _keep_rows(path, seq_col, problems: dict, target_problems: dict, n_rows: int
     if not keep.any():
         raise error(f"every row of {where} is invalid: {details}; fix the file")
     count = f"{len(shown)} invalid row{'s' if len(shown) > 1 else ''}"
-    raise error(f"{count} in {where}: {details}; fix them or pass --invalid drop")
+    raise error(f"{count} in {where}: {details}; {fix}")
 
 
 def _where(fmt: str, row: int) -> str:

@@ -8,6 +8,9 @@ input is the padded integer array from ``encode.encode_sequences``.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import os
 import threading
 
 import numpy as np
@@ -18,6 +21,12 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from labtriage.encode import AMINO_ACIDS, PAD
+from labtriage.modelfile import (
+    load_weights,
+    read_model_json,
+    restore_train_result,
+    write_model_files,
+)
 from labtriage.train import (
     BASE_BATCH_SIZE,
     EpochCallback,
@@ -186,6 +195,7 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"LSTMClassifier needs at least 2 classes, got {self.classes_}")
         rng = np.random.default_rng(self.random_state)
         val_mask = _held_out_mask(X, rng)
+        self.val_mask_ = val_mask  # the early-stopping slice, for held-out quality reports
         batch_size = self._resolve_batch_size(int((~val_mask).sum()))
         config = TrainConfig(
             epochs=self._resolve_epochs(int((~val_mask).sum())),
@@ -262,6 +272,43 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
             )
         return int(self.batch_size)
 
+    def save(self, directory: str | os.PathLike, *, metadata: dict | None = None) -> None:
+        """Write the fitted model to ``directory`` (created if needed), nothing pickled.
+
+        ``weights.pt``: the network's state dict (tensors only). ``model.json``: the
+        format version, every ``get_params()`` value (so parameters added later are
+        saved too), ``classes_``, the maximum length, the alphabet, the training
+        summary, the weights' SHA-256, and ``metadata`` (JSON-serialisable) at its
+        top level (``modelfile.write_model_files``).
+        """
+        check_is_fitted(self, "module_")
+        estimator = {
+            "class": type(self).__name__,
+            "params": self.get_params(deep=False),
+            "classes": self.classes_.tolist(),  # JSON keeps ints ints and strings strings
+            "max_length": int(self.n_features_in_),
+            "train_result": dataclasses.asdict(self.train_result_),
+        }
+        write_model_files(directory, self.module_.state_dict(), estimator, metadata or {})
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> LSTMClassifier:
+        """A fitted model from a directory :meth:`save` wrote; runs no code from its files.
+
+        A missing, corrupted or mismatched file, or another format version, raises
+        ``ModelFileError`` with a one-line message naming the file.
+        """
+        est = read_model_json(directory)["estimator"]
+        accepted = inspect.signature(cls.__init__).parameters
+        model = cls(**{k: v for k, v in est["params"].items() if k in accepted})
+        model.classes_ = np.asarray(est["classes"])
+        model.n_features_in_ = est["max_length"]
+        model.train_result_ = restore_train_result(est.get("train_result") or {})
+        model.module_ = _build_module(model, len(model.classes_), est["max_length"])
+        load_weights(model.module_, directory, est["weights_sha256"])
+        model.module_.eval()
+        return model
+
 
 _INIT_LOCK = threading.Lock()
 HELD_OUT = 0.1  # share of distinct sequences held out of a fit for early stopping
@@ -278,6 +325,17 @@ def _held_out_mask(
         return np.zeros(len(X), dtype=bool)
     held = rng.permutation(n_groups)[: max(1, round(fraction * n_groups))]
     return np.isin(group, held)
+
+
+def _build_module(model: LSTMClassifier, n_classes: int, max_length: int) -> LSTMNet:
+    """The network ``model``'s parameters describe, untrained (weights are loaded into it)."""
+    return LSTMNet(
+        n_classes,
+        max_length=max_length,
+        embed_dim=model.embed_dim,
+        hidden_dim=model.hidden_dim,
+        dropout=model.dropout,
+    )
 
 
 __all__ = ["BASE_BATCH_SIZE", "LSTMClassifier", "LSTMNet"]

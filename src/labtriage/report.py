@@ -183,7 +183,8 @@ def _notes(data, oos, counts: dict) -> list[str]:
 class FoldProgressBars:
     """Rich progress: one bar for the baseline's folds, one bar per LSTM fold (epochs).
 
-    Implements ``crossval.FoldProgress``. A fold that stops early fills its bar.
+    Implements ``crossval.FoldProgress``. A fold that stops early fills its bar. Fold
+    -1 is a model fitted on all rows (``fit.fit_assay``): its bar shows the name alone.
     """
 
     def __init__(self, console: Console, *, n_folds: int, enabled: bool = True):
@@ -206,10 +207,9 @@ class FoldProgressBars:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def fold_started(self, model: str, fold: int, total: int) -> None:
-        self.tasks[(model, fold)] = self.progress.add_task(
-            f"{model} fold {fold + 1}/{self.n_folds}", total=total
-        )
+    def fold_started(self, model: str, fold: int, total: int | None) -> None:
+        name = model if fold < 0 else f"{model} fold {fold + 1}/{self.n_folds}"
+        self.tasks[(model, fold)] = self.progress.add_task(name, total=total)
 
     def advance(self, model: str, fold: int) -> None:
         self.progress.advance(self.tasks[(model, fold)])

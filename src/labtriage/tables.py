@@ -33,7 +33,9 @@ _PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-na
 _PANDAS_NA += ["1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 
-def read_table(path: str | os.PathLike, *, sheet: str | int | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike, *, sheet: str | int | None = None, as_text: bool = False
+) -> pd.DataFrame:
     """Read an assay table into a DataFrame, one row per data row or FASTA record.
 
     Parameters
@@ -44,6 +46,9 @@ def read_table(path: str | os.PathLike, *, sheet: str | int | None = None) -> pd
     sheet : str or int, optional
         Excel sheet name or 0-based index (a digit string counts as an index); default
         the first sheet. Only for ``.xlsx``.
+    as_text : bool, default False
+        Every cell of a text, Excel or FASTA table as the string written (empty cells
+        ``""``), so a table written back out keeps its values exactly; Parquet stays typed.
 
     Returns
     -------
@@ -67,13 +72,13 @@ def read_table(path: str | os.PathLike, *, sheet: str | int | None = None) -> pd
         raise ValueError(f"--sheet applies to .xlsx files only, not to {path}")
     data = _read_bytes(path, gzipped)
     if fmt == "xlsx":
-        frame = _read_xlsx(path, data, sheet)
+        frame = _read_xlsx(path, data, sheet, as_text)
     elif fmt == "fasta":
-        frame = _read_fasta(path, data)
+        frame = _read_fasta(path, data, as_text)
     elif fmt == "parquet":
         frame = _read_parquet(path, data)
     else:
-        frame = _read_delimited(path, data, "," if fmt == "csv" else "\t")
+        frame = _read_delimited(path, data, "," if fmt == "csv" else "\t", as_text)
     if len(frame) == 0:
         raise InputFileError(f"{path} has no data rows: add rows below the header")
     return frame
@@ -137,7 +142,7 @@ def _decode(path: str, data: bytes) -> str:
     return text.removeprefix("\ufeff")  # Excel's "CSV UTF-8" starts with a byte-order mark
 
 
-def _read_delimited(path: str, data: bytes, sep: str) -> pd.DataFrame:
+def _read_delimited(path: str, data: bytes, sep: str, as_text: bool) -> pd.DataFrame:
     text = _decode(path, data)
     # pandas renames duplicate names to "x.1", so check the header as written.
     rows = (row for row in csv.reader(io.StringIO(text), delimiter=sep) if row)
@@ -147,13 +152,17 @@ def _read_delimited(path: str, data: bytes, sep: str) -> pd.DataFrame:
         # With index_col=False, pandas only warns (and drops fields) on over-long rows.
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            return pd.read_csv(io.StringIO(text), sep=sep, index_col=False, **_na_options(header))
+            options = _TEXT if as_text else _na_options(header)
+            return pd.read_csv(io.StringIO(text), sep=sep, index_col=False, **options)
         except pd.errors.ParserWarning:
             reason = "some rows have more fields than the header"
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             reason = str(err).strip().splitlines()[0]
     kind = "comma" if sep == "," else "tab"
     raise InputFileError(f"cannot parse {path} as {kind}-separated text: {reason}; check quoting")
+
+
+_TEXT = {"dtype": str, "keep_default_na": False, "na_filter": False}
 
 
 def _na_options(header: list) -> dict:
@@ -172,7 +181,7 @@ def _check_unique(path: str, names: list) -> None:
         )
 
 
-def _read_xlsx(path: str, data: bytes, sheet: str | int | None) -> pd.DataFrame:
+def _read_xlsx(path: str, data: bytes, sheet: str | int | None, as_text: bool) -> pd.DataFrame:
     from openpyxl.utils.exceptions import InvalidFileException  # only needed for Excel
 
     try:
@@ -183,7 +192,7 @@ def _read_xlsx(path: str, data: bytes, sheet: str | int | None) -> pd.DataFrame:
             return top
         header = [f"Unnamed: {i}" if pd.isna(v) else v for i, v in enumerate(top.iloc[0])]
         _check_unique(path, header)
-        return pd.read_excel(book, sheet_name=name, **_na_options(header))
+        return pd.read_excel(book, sheet_name=name, **(_TEXT if as_text else _na_options(header)))
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as err:
         raise InputFileError(
             f"cannot read {path} as an Excel workbook ({type(err).__name__}: {err}): "
@@ -202,7 +211,7 @@ def _pick_sheet(path: str, names: list[str], sheet: str | int | None) -> str:
     )
 
 
-def _read_fasta(path: str, data: bytes) -> pd.DataFrame:
+def _read_fasta(path: str, data: bytes, as_text: bool) -> pd.DataFrame:
     try:
         records = list(SeqIO.parse(io.StringIO(_decode(path, data).lstrip()), "fasta"))
     except ValueError as err:
@@ -211,6 +220,8 @@ def _read_fasta(path: str, data: bytes) -> pd.DataFrame:
             "each record must start with a '>' line"
         ) from None
     frame = pd.DataFrame([_fasta_fields(path, i, record) for i, record in enumerate(records)])
+    if as_text:  # a record without a field has an empty cell, as in a text table
+        return frame.fillna("")
     for column in frame.columns[2:]:
         try:
             frame[column] = pd.to_numeric(frame[column])

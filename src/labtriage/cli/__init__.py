@@ -17,12 +17,15 @@ from labtriage import __version__
 from labtriage.cli.audit import audit
 from labtriage.cli.common import demo_path
 from labtriage.cli.noise import estimate_noise_cmd
+from labtriage.cli.predict import predict
 from labtriage.cli.simulate import simulate
+from labtriage.cli.train import train
 
 __all__ = ["app", "demo_path"]
 
 app = typer.Typer(
-    help="Find the mislabeled rows of a wet-lab assay table and estimate its label noise.",
+    help="Find the mislabeled rows of a wet-lab assay table, estimate its label noise, "
+    "and train a model to keep.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -41,9 +44,11 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
 ) -> None:
-    """Audit assay labels: which rows are probably wrong, and how noisy is the table."""
+    """Audit assay labels, estimate their noise, and train and use a model."""
 
 
 app.command()(audit)
 app.command("estimate-noise")(estimate_noise_cmd)
+app.command()(train)
+app.command()(predict)
 app.command()(simulate)

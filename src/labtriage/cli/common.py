@@ -104,14 +104,16 @@ def read_data(path: Path | None, *, folds: int, **options):
         raise ValueError("missing ASSAY: give the path of an assay table (or --demo)")
     if not Path(path).exists():
         raise ValueError(f"file not found: {path}")
-    sheet = options.pop("sheet")
-    if sheet is not None and sheet.isdigit():
-        sheet = int(sheet)
-    assay = read_assay(path, sheet=sheet, **options)
+    assay = read_assay(path, sheet=sheet_option(options.pop("sheet")), **options)
     check_fold_counts(
         assay.labels, assay.groups, n_folds=folds, classes=assay.classes, source=str(path)
     )
     return assay
+
+
+def sheet_option(sheet: str | None) -> str | int | None:
+    """``--sheet``: a digit string is a 0-based sheet index, anything else a name."""
+    return int(sheet) if sheet is not None and sheet.isdigit() else sheet
 
 
 def make_lstm(*, epochs: str, batch_size: str, device: str, seed: int, jobs: int | None):

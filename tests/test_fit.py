@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from labtriage.crossval import out_of_sample
+from labtriage.encode import encode_sequences
+from labtriage.fit import LSTM_TASK, fit_assay
+from labtriage.io import read_assay
+from labtriage.model import LSTMClassifier
+
+
+class RecordingProgress:
+    """A FoldProgress that remembers what it was told."""
+
+    def __init__(self):
+        self.events = []
+
+    def fold_started(self, model, fold, total):
+        self.events.append(("started", model, fold, total))
+
+    def advance(self, model, fold):
+        self.events.append(("advance", model, fold))
+
+    def fold_done(self, model, fold):
+        self.events.append(("done", model, fold))
+
+
+@pytest.fixture(scope="module")
+def assay(tmp_path_factory, small_table):
+    path = tmp_path_factory.mktemp("table") / "assay.csv"
+    small_table.to_csv(path, index=False)
+    return read_assay(path)
+
+
+@pytest.fixture(scope="module")
+def lstm():
+    return LSTMClassifier(embed_dim=8, hidden_dim=8, epochs=3, device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(assay, lstm):
+    """One fit for the module, with the progress it reported."""
+    progress = RecordingProgress()
+    return fit_assay(assay, lstm=lstm, seed=0, n_folds=3, progress=progress), progress
+
+
+def test_noise_estimate_is_the_audits(assay, fitted, lstm):
+    result, _ = fitted
+    codes = encode_sequences(list(assay.sequences))
+    one_epoch = clone(lstm).set_params(epochs=1)
+    oos = out_of_sample(codes, assay.labels, assay.groups, lstm=one_epoch, n_folds=3)
+    assert result.noise_rate == oos.first_noise_estimate
+    assert 0.05 < result.noise_rate < 0.4  # 15 % of labels flipped
+    assert result.model.noise_rate == result.noise_rate
+    assert result.baseline == oos.metrics["baseline"]
+
+
+def test_fits_every_row_with_a_held_out_slice(assay, fitted, lstm):
+    result, _ = fitted
+    model = result.model
+    assert model.classes_.tolist() == assay.classes.tolist()
+    assert len(model.val_mask_) == assay.n_rows
+    assert 0.05 < model.val_mask_.mean() < 0.15
+    assert lstm.noise_rate is None  # the given estimator is not changed
+
+
+def test_held_out_quality_against_the_given_labels(assay, fitted):
+    result, _ = fitted
+    held = result.model.val_mask_
+    codes = encode_sequences(list(assay.sequences))
+    predicted = result.model.predict(codes[held])
+    truth = assay.classes[assay.labels[held]]
+    q = result.held_out
+    assert q["n_rows"] == held.sum()
+    assert q["accuracy"] == pytest.approx((predicted == truth).mean())
+    for cls in assay.classes:
+        assert q["recall"][str(cls)] == pytest.approx((predicted[truth == cls] == cls).mean())
+    majority = np.bincount(assay.labels[~held]).argmax()
+    assert q["majority_class"] == assay.classes[majority]
+    assert q["majority_accuracy"] == pytest.approx((assay.labels[held] == majority).mean())
+    assert q["log_loss"] > 0
+
+
+def test_progress_shows_baseline_folds_then_epochs(fitted, lstm):
+    result, progress = fitted
+    baseline = [e for e in progress.events if e[1] == "baseline"]
+    assert baseline == [("done", "baseline", fold) for fold in range(3)]
+    events = [e for e in progress.events if e[1] == LSTM_TASK]
+    assert events[0] == ("started", LSTM_TASK, -1, lstm.epochs)
+    assert events.count(("advance", LSTM_TASK, -1)) == result.model.train_result_.epochs_run
+    assert events[-1] == ("done", LSTM_TASK, -1)
