@@ -195,7 +195,9 @@ def test_device_cuda_without_cuda(tmp_path):
     ("option", "value", "parts"),
     [
         ("--batch-size", "abc", ["--batch-size", "'abc'"]),
-        ("--epochs", 0, ["--epochs", "got 0"]),
+        ("--epochs", 0, ["--epochs", "'auto' or a positive integer", "got '0'"]),
+        ("--epochs", "many", ["--epochs", "got 'many'"]),
+        ("--schedule", "linear", ["--schedule", "cosine or constant", "got 'linear'"]),
         ("--jobs", 0, ["--jobs", "at least 1", "got 0"]),
     ],
 )

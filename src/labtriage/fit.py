@@ -123,9 +123,7 @@ def _fit_on_all_rows(lstm, codes: np.ndarray, labels: np.ndarray, progress):
     """Step (2): the shipped recipe, the LSTM's own fit with epochs reported as progress."""
     if progress is None:
         return lstm.fit(codes, labels)
-    # A budget that is not a number of epochs ("auto") is known only inside fit.
-    total = lstm.epochs if isinstance(lstm.epochs, int) else None
-    progress.fold_started(LSTM_TASK, -1, total)
+    progress.fold_started(LSTM_TASK, -1, lstm.max_epochs(len(codes)))
     model = lstm.fit(codes, labels, on_epoch=lambda *_: progress.advance(LSTM_TASK, -1))
     progress.fold_done(LSTM_TASK, -1)
     return model

@@ -21,6 +21,7 @@ from labtriage.cli.common import (
     LabelCol,
     Positive,
     Quiet,
+    Schedule,
     Seed,
     SequenceCol,
     Sheet,
@@ -41,6 +42,7 @@ def audit(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("labtriage-audit"),
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     epochs: Epochs = "auto",
+    schedule: Schedule = "cosine",
     batch_size: Annotated[
         str, typer.Option(help="auto (grows with the label noise) or a number.")
     ] = "auto",
@@ -82,13 +84,21 @@ def audit(
             assay = demo_path()
         outputs = {name: out / name for name in AUDIT_FILES}
         check_outputs_free(outputs.values(), force=force)
-        lstm = make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed, jobs=jobs)
+        lstm = make_lstm(
+            epochs=epochs,
+            batch_size=batch_size,
+            device=device,
+            seed=seed,
+            jobs=jobs,
+            schedule=schedule,
+        )
         t0 = time.perf_counter()
         data = read_data(assay, folds=folds, **data_options(locals()))
         read_s = time.perf_counter() - t0
         config = {
             "folds": folds,
             "epochs": epochs,
+            "schedule": schedule,
             "batch_size": batch_size,
             "top": top,
             "seed": seed,

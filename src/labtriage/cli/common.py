@@ -29,6 +29,9 @@ Epochs = Annotated[
         "learning rate decayed to zero) or a number; early stopping may end sooner."
     ),
 ]
+Schedule = Annotated[
+    str, typer.Option(help="Learning rate: cosine (decays to zero over the epochs) or constant.")
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks instead of one-line errors.")]
 Force = Annotated[bool, typer.Option(help="Overwrite existing outputs.")]
@@ -116,7 +119,15 @@ def sheet_option(sheet: str | None) -> str | int | None:
     return int(sheet) if sheet is not None and sheet.isdigit() else sheet
 
 
-def make_lstm(*, epochs: str, batch_size: str, device: str, seed: int, jobs: int | None):
+def make_lstm(
+    *,
+    epochs: str,
+    batch_size: str,
+    device: str,
+    seed: int,
+    jobs: int | None,
+    schedule: str = "cosine",
+):
     """The unfitted LSTM the options describe; bad values are a ValueError (exit 2)."""
     from labtriage.model import LSTMClassifier
     from labtriage.train import resolve_device
@@ -124,7 +135,10 @@ def make_lstm(*, epochs: str, batch_size: str, device: str, seed: int, jobs: int
     resolve_device(device)  # fail on --device cuda before any work
     if jobs is not None and jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"--schedule must be cosine or constant, got {schedule!r}")
     return LSTMClassifier(
+        schedule=schedule,
         epochs=_auto_or_count(epochs, "--epochs"),
         batch_size=_auto_or_count(batch_size, "--batch-size"),
         device=device,

@@ -21,6 +21,7 @@ from labtriage.cli.common import (
     LabelCol,
     Positive,
     Quiet,
+    Schedule,
     Seed,
     SequenceCol,
     Sheet,
@@ -43,6 +44,7 @@ def estimate_noise_cmd(
     ] = 1,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     epochs: Epochs = "auto",
+    schedule: Schedule = "cosine",
     batch_size: Annotated[str, typer.Option(help="auto or a number.")] = "auto",
     level: Annotated[float, typer.Option(help="Coverage of the interval.")] = 0.9,
     as_json: Annotated[
@@ -68,7 +70,14 @@ def estimate_noise_cmd(
         if repeats < 1:
             raise ValueError(f"--repeats must be at least 1, got {repeats}")
         console = make_console(quiet or as_json)
-        lstm = make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed, jobs=jobs)
+        lstm = make_lstm(
+            epochs=epochs,
+            batch_size=batch_size,
+            device=device,
+            seed=seed,
+            jobs=jobs,
+            schedule=schedule,
+        )
         if from_scores is not None:
             labels, probs, classes, groups = _from_scores(from_scores)
         else:

@@ -22,6 +22,7 @@ from labtriage.cli.common import (
     LabelCol,
     Positive,
     Quiet,
+    Schedule,
     Seed,
     SequenceCol,
     Sheet,
@@ -38,6 +39,7 @@ def train(
     assay: AssayPath = None,
     out: Annotated[Path | None, typer.Option(help="Model directory to write (required).")] = None,
     epochs: Epochs = "auto",
+    schedule: Schedule = "cosine",
     batch_size: Annotated[
         str, typer.Option(help="auto (grows with the label noise) or a number.")
     ] = "auto",
@@ -74,12 +76,25 @@ def train(
             raise ValueError("missing --out: give the model directory to write")
         check_outputs_free([out], force=force)
         console = make_console(quiet or as_json)
-        lstm = make_lstm(epochs=epochs, batch_size=batch_size, device=device, seed=seed, jobs=None)
+        lstm = make_lstm(
+            epochs=epochs,
+            batch_size=batch_size,
+            device=device,
+            seed=seed,
+            jobs=None,
+            schedule=schedule,
+        )
         data = read_data(assay, folds=folds, **data_options(locals()))
         console.print(f"training on {data.n_rows:,} rows of {assay}", soft_wrap=True)
         with FoldProgressBars(console, n_folds=folds, enabled=not (quiet or as_json)) as bars:
             result = fit_assay(data, lstm=lstm, seed=seed, n_folds=folds, progress=bars)
-        config = {"epochs": epochs, "batch_size": batch_size, "folds": folds, "seed": seed}
+        config = {
+            "epochs": epochs,
+            "schedule": schedule,
+            "batch_size": batch_size,
+            "folds": folds,
+            "seed": seed,
+        }
         config |= {"device": device, "lstm": lstm.get_params()}
         doc = write_model_dir(out, result, data, config, force=force)
         if as_json:
