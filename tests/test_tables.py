@@ -160,3 +160,20 @@ def test_duplicate_columns_in_parquet_and_fasta(tmp_path):
     raises(ColumnError, tmp_path / "a.parquet", "duplicate", "'y'")
     path = write(tmp_path, "a.fasta", ">v1 label=1 label=0\nACD\n")
     raises(ColumnError, path, "record 1 (v1)", "'label'")
+
+
+def test_column_names_lose_surrounding_spaces_once(tmp_path):
+    path = write(tmp_path, "a.csv", " sequence ,label ,plate\nACD,1,P1\n")
+    assert list(read_table(path).columns) == ["sequence", "label", "plate"]
+    clash = write(tmp_path, "b.csv", "sequence,label,label \nACD,1,0\n")
+    expect_error(read_table, ColumnError, clash, "duplicate column name 'label'", "spaces")
+
+
+def test_xlsx_records_the_sheet_read_and_the_others(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"sequence": ["ACD"], "label": [1]}).to_excel(book, sheet_name="data")
+        pd.DataFrame({"x": [1]}).to_excel(book, sheet_name="extra")
+    frame = read_table(path)
+    assert frame.attrs == {"sheet": "data", "sheets": ["data", "extra"]}
+    assert read_table(path, sheet="extra").attrs["sheet"] == "extra"
