@@ -15,13 +15,13 @@ import typer
 
 from labtriage import __version__
 from labtriage.cli.audit import audit
-from labtriage.cli.common import demo_path
+from labtriage.cli.common import App, demo_path
 from labtriage.cli.noise import estimate_noise_cmd
 from labtriage.cli.simulate import simulate
 
 __all__ = ["app", "demo_path"]
 
-app = typer.Typer(
+app = App(
     help="Find the mislabeled rows of a wet-lab assay table and estimate its label noise.",
     no_args_is_help=True,
     add_completion=False,
@@ -38,7 +38,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            metavar="",
+            show_default=False,
+            help="Show the version.",
+        ),
     ] = False,
 ) -> None:
     """Audit assay labels: which rows are probably wrong, and how noisy is the table."""

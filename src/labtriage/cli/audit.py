@@ -30,6 +30,7 @@ from labtriage.cli.common import (
     make_console,
     make_lstm,
     read_data,
+    say_columns,
 )
 
 AUDIT_FILES = ("scores.csv", "worklist.csv", "report.json", "report.html")
@@ -37,18 +38,47 @@ AUDIT_FILES = ("scores.csv", "worklist.csv", "report.json", "report.html")
 
 def audit(
     assay: AssayPath = None,
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("labtriage-audit"),
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path(
+        "labtriage-audit"
+    ),
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     epochs: Annotated[
         int, typer.Option(help="Most LSTM epochs per fold (early stopping ends sooner).")
     ] = 40,
     batch_size: Annotated[
-        str, typer.Option(help="auto (grows with the label noise) or a number.")
+        str, typer.Option(metavar="auto|N", help="auto (grows with the label noise) or a number.")
     ] = "auto",
     top: Annotated[
-        int | None, typer.Option(help="Worklist of the K worst rows instead of the flagged ones.")
+        int | None,
+        typer.Option(
+            metavar="K",
+            help="Worklist of the K most suspect sequences (rows with --per-row) "
+            "instead of the flagged ones.",
+        ),
     ] = None,
-    demo: Annotated[bool, typer.Option(help="Audit the bundled example table.")] = False,
+    per_row: Annotated[
+        bool,
+        typer.Option(
+            "--per-row",
+            metavar="",
+            show_default=False,
+            help="Worklist with one line per row instead of one per distinct sequence.",
+        ),
+    ] = False,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            metavar="COLS",
+            help="Order the worklist by these columns after the cut, e.g. plate,well "
+            "(picking order); rank keeps the suspicion order.",
+        ),
+    ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", metavar="", show_default=False, help="Audit the bundled example table."
+        ),
+    ] = False,
     sequence_col: SequenceCol = None,
     label_col: LabelCol = None,
     fitness_col: FitnessCol = None,
@@ -65,18 +95,15 @@ def audit(
 ) -> None:
     """Rank every row by how strongly an out-of-sample model disagrees with its label.
 
-    Writes scores.csv, worklist.csv (rows to re-measure, with every input column),
-    report.json and report.html to --out.
+    Writes scores.csv (one line per row), worklist.csv (what to re-measure: one line
+    per sequence, with every input column), report.json and report.html to --out.
     """
     with errors(debug, resumable=True):
         from labtriage.audit import audit_assay
         from labtriage.cache import FoldCache
-        from labtriage.report import (
-            FoldProgressBars,
-            check_outputs_free,
-            render_audit,
-            write_audit,
-        )
+        from labtriage.console import render_audit
+        from labtriage.report import FoldProgressBars, check_outputs_free, write_audit
+        from labtriage.worklist import check_sort, parse_sort
 
         console = make_console(quiet)
         if demo:
@@ -87,18 +114,22 @@ def audit(
         t0 = time.perf_counter()
         data = read_data(assay, folds=folds, **data_options(locals()))
         read_s = time.perf_counter() - t0
+        say_columns(console, data)
+        check_sort(parse_sort(sort), data, per_row=per_row)
         config = {
             "folds": folds,
             "epochs": epochs,
             "batch_size": batch_size,
             "top": top,
+            "per_row": per_row,
+            "sort": sort,
             "seed": seed,
             "device": device,
             "jobs": jobs,
             "lstm": lstm.get_params(),
         }
-        # --jobs changes only how folds are scheduled: a rerun with another value resumes.
-        options = {k: v for k, v in config.items() if k != "jobs"}
+        # --jobs and the worklist's shape change no fold: a rerun with others resumes.
+        options = {k: v for k, v in config.items() if k not in ("jobs", "per_row", "sort")}
         cache = FoldCache.for_data(out / ".labtriage-cache", data.sequences, data.labels, options)
         console.print(
             f"auditing {data.n_rows:,} rows of {assay} ({folds}-fold cross-validation)",
@@ -110,6 +141,8 @@ def audit(
                 lstm=lstm,
                 n_folds=folds,
                 top=top,
+                per_row=per_row,
+                sort=parse_sort(sort),
                 seed=seed,
                 progress=bars,
                 cache=cache,

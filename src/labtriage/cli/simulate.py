@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from labtriage.cli.common import Debug, Force, Quiet, Seed, errors, gzip_bytes, make_console
+from labtriage.cli.common import Debug, Force, Quiet, errors, gzip_bytes, make_console
 
 
 def simulate(
@@ -15,7 +15,9 @@ def simulate(
     n: Annotated[int, typer.Option(help="Rows.")] = 50_000,
     length: Annotated[int, typer.Option(help="Peptide length.")] = 12,
     noise: Annotated[float, typer.Option(help="Fraction of labels flipped.")] = 0.2,
-    seed: Seed = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the landscape, the sequences and which labels flip.")
+    ] = 0,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
