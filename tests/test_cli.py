@@ -147,6 +147,10 @@ def test_report_json_counts_each_repeated_sequence_once(lab_audit):
     assert report["yardstick"]["majority_accuracy"] > 0.5
     assert set(report["models"]["blend"]["recall"]) == {"0", "1"}
     assert report["input"]["found_by_name"] == ["sequence", "fitness"]
+    worklist = report["worklist"]
+    assert worklist["lines"] == 40 and sum(worklist["tiers"].values()) == 40
+    assert worklist["near_threshold"]["rule"] == "replicate scatter"
+    assert worklist["near_threshold"]["degrees_of_freedom"] == 20 + 25
 
 
 def test_report_html_says_everything_report_json_says(lab_audit):
@@ -166,6 +170,7 @@ def test_report_html_says_everything_report_json_says(lab_audit):
     assert "fitness against label quality, with the threshold" in text
     assert "reads against label quality" in text
     assert "class='seq'" in page  # sequences in a monospace column
+    assert "Near the threshold (0.5): within" in text
     assert not re.search(r"""(src|href)=['"]?(https?:)?//""", page)  # works offline
 
 

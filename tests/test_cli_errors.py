@@ -314,3 +314,18 @@ def test_help_shows_defaults_and_flags_without_a_placeholder(command):
     if command != "simulate":
         assert "[default: (one per CPU thread on the CPU, 1 on CUDA)]" in text  # --jobs
         assert "VALUE|median|qN" in text and "[default: (the first sheet)]" in text
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "parts"),
+    [
+        ("--sort", "plate,wel", ["--sort", "no worklist column 'wel'", "plate, well"]),
+        ("--plot-col", "reads", ["--plot-col", "no column 'reads'"]),
+        ("--plot-col", "well", ["--plot-col", "'well'", "not numeric"]),
+    ],
+)
+def test_worklist_and_figure_options_are_checked_before_training(tmp_path, option, value, parts):
+    rows = "".join(f"{s},{i % 2},P1,A{i}\n" for i, s in enumerate(["ACD", "EFG", "HIK", "LMN"]))
+    path = write(tmp_path, "sequence,label,plate,well\n" + rows)
+    result = read("audit", path, tmp_path, "--folds", 2, "--quiet", option, value)
+    check_error(result, 2, *parts)

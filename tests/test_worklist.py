@@ -171,3 +171,30 @@ def test_three_classes_keep_the_suggested_probability(tmp_path):
     worklist = build_worklist(scores, assay, top=3)
     assert worklist["p_suggested"].tolist() == [0.6, 0.7, 0.6]
     assert list(worklist.columns) == worklist_columns(assay)
+
+
+def test_near_threshold_is_the_replicate_scatter_or_the_nearest_rows(tmp_path):
+    from labtriage.worklist import _near_threshold, near_threshold_rule
+
+    # No repeats: near means among the 10 % of its side's rows closest to the threshold.
+    aa = "ACDEFGHIKLMNPQRSTVWY"
+    sequences = [a + b + "K" for a in aa[:8] for b in aa[:5]]
+    fitness = [round(-1 + 0.05 * i, 2) for i in range(20)]
+    fitness += [round(0.6 + 0.12 * i, 2) for i in range(20)]
+    path = tmp_path / "single.csv"
+    pd.DataFrame({"sequence": sequences, "fitness": fitness}).to_csv(path, index=False)
+    assay = read_assay(path, threshold="0.5")
+    assert near_threshold_rule(assay) == {"rule": "nearest rows", "share": 0.1}
+    # Positive side: 20 rows, so fewer than 2 in between. Negative side: the same.
+    near = _near_threshold(np.array([0.6, 0.72, 0.84, -0.05, -0.1, -0.15]), assay)
+    assert near.tolist() == [True, True, False, True, True, False]
+    # Repeats: one standard deviation of the pooled within-sequence scatter.
+    repeats = pd.DataFrame({"sequence": ["WWWK"] * 11 + ["YYYK"] * 11, "fitness": 0.0})
+    repeats["fitness"] = [0.4, 0.6] * 5 + [0.5] + [1.4, 1.6] * 5 + [1.5]
+    pd.concat([pd.read_csv(path), repeats]).to_csv(path, index=False)
+    assay = read_assay(path, threshold="0.5")
+    rule = near_threshold_rule(assay)
+    assert rule["rule"] == "replicate scatter" and rule["degrees_of_freedom"] == 20
+    assert rule["sd"] == pytest.approx(0.1)  # each sequence: ten values 0.1 from its mean
+    near = _near_threshold(np.array([0.55, 0.65, 0.45, 0.3]), assay)
+    assert near.tolist() == [True, False, True, False]

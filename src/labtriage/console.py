@@ -7,6 +7,7 @@ already computed, so ``--quiet`` (which silences progress) leaves the result.
 from __future__ import annotations
 
 import pandas as pd
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -72,30 +73,44 @@ def models_table(metrics: dict, weight: float, yardstick: dict | None = None) ->
     return table
 
 
+# Console headers: short, so ten lines fit an 80-column terminal.
+_HEADERS = {"sheet_row": "sheet row", "record_id": "record", "suggested_label": "suggested"}
+_HEADERS |= {"n_measured": "n"}
+
+
 def worklist_table(worklist: pd.DataFrame, *, n: int = 10) -> Table:
-    """The first ``n`` lines of the worklist, in the columns a reader checks first."""
+    """The ``n`` most suspect lines of the worklist, in the columns a reader checks first."""
     table = Table(
         title=f"Most suspect labels (first {min(n, len(worklist))} of {len(worklist):,})",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
     )
     finder = next((c for c in ("sheet_row", "record_id") if c in worklist), "row")
     cols = ["rank", "tier", finder, "sequence", "label", "suggested_label", "quality"]
     cols += [c for c in ("fitness", "n_measured") if c in worklist]
-    for col in cols:
+    # Under --sort the file is in picking order; the summary stays in suspicion order.
+    lines = [[_shown(v) for v in rec] for rec in worklist.sort_values("rank").head(n)[cols].values]
+    for k, col in enumerate(cols):
         left = col in ("tier", "sequence", "record_id")
-        table.add_column(col, justify="left" if left else "right", overflow="fold")
-    for rec in worklist.head(n)[cols].itertuples(index=False):
-        table.add_row(
-            *(
-                short_sequence(v)
-                if isinstance(v, str)
-                else f"{v:.4g}"
-                if isinstance(v, float)
-                else str(v)
-                for v in rec
-            )
+        width = max((len(line[k]) for line in lines), default=1)
+        table.add_column(
+            _HEADERS.get(col, col),
+            justify="left" if left else "right",
+            min_width=None if left else width,  # numbers are never cut or folded
+            no_wrap=left,
         )
+    for line in lines:
+        table.add_row(*line)
     return table
+
+
+def _shown(value) -> str:
+    if isinstance(value, str):  # long sequences: both ends, where variants often differ
+        return value if len(value) <= 18 else f"{value[:8]}…{value[-9:]}"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def render_audit(console: Console, report: dict, worklist: pd.DataFrame) -> None:

@@ -52,6 +52,19 @@ def numeric_columns(frame: pd.DataFrame, *, exclude=(), limit: int = MAX_COLUMNS
     return found[:limit]
 
 
+def check_plot_columns(names, assay) -> None:
+    """Raise ValueError, before any training, unless each name is a numeric input column."""
+    for name in names or ():
+        if name not in assay.frame.columns:
+            columns = ", ".join(map(str, assay.frame.columns))
+            raise ValueError(f"--plot-col: no column {name!r} in {assay.path} (columns: {columns})")
+        if not pd.api.types.is_numeric_dtype(assay.frame[name]):
+            raise ValueError(
+                f"--plot-col: column {name!r} of {assay.path} is not numeric: "
+                "pick a column of numbers (read counts, say)"
+            )
+
+
 def audit_figures(data: FigureData) -> dict[str, str]:
     """Title -> base64 PNG, in the order the report shows them."""
     import matplotlib

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 
+import numpy as np
 import pandas as pd
 
 from labtriage.worklist import TIERS
@@ -52,7 +53,11 @@ def render_html(report: dict, figures: dict[str, str], worklist: pd.DataFrame) -
             "</div>",
             _section("Models, out of sample", _models(report), "models"),
             _section("Figures", _figures(figures), "figures"),
-            _section(_worklist_title(report, worklist), _worklist(worklist), "worklist"),
+            _section(
+                _worklist_title(report, worklist),
+                _tiers(report) + _worklist(worklist),
+                "worklist",
+            ),
             _section("How it ran", _run_details(report), "run"),
         ]
     )
@@ -213,6 +218,31 @@ def _worklist_title(report: dict, worklist: pd.DataFrame) -> str:
     return f"Worklist (first {shown} of {len(worklist):,} {_unit(report)}; all in worklist.csv)"
 
 
+def _tiers(report: dict) -> str:
+    record = report.get("worklist") or {}
+    counts = ", ".join(f"{n:,} {t}" for t, n in record.get("tiers", {}).items())
+    near = record.get("near_threshold")
+    cut = report["input"].get("threshold")
+    if near and near["rule"] == "replicate scatter":
+        rule = (
+            f" Near the threshold ({cut:.4g}): within {near['sd']:.3g}, one standard deviation "
+            f"of the repeated sequences' fitness ({near['degrees_of_freedom']:,} degrees of "
+            "freedom), so that a re-measurement could fall on either side."
+        )
+    elif near:
+        rule = (
+            f" Near the threshold ({cut:.4g}): among the {near['share']:.0%} of the "
+            "measurements on its side closest to it (too few repeats to measure the scatter)."
+        )
+    else:
+        rule = ""
+    return (
+        f"<p>Tiers: {counts}. likely wrong: the model gives the label under 10 %; possibly "
+        f"wrong: under 40 %; ambiguous: the model barely disagrees, or the fitness lies near "
+        f"the threshold: re-measure to be sure, not to correct.{html.escape(rule)}</p>"
+    )
+
+
 def _worklist(worklist: pd.DataFrame) -> str:
     top = worklist.head(WORKLIST_LINES)
     numeric = {c for c in top.columns if pd.api.types.is_numeric_dtype(top[c])}
@@ -234,6 +264,8 @@ def _cell(column: str, value) -> str:
         return f"<span class='tier t{TIERS.index(value)}'>{html.escape(value)}</span>"
     if value is None or (isinstance(value, float) and value != value):
         return ""
+    if isinstance(value, (bool, np.bool_)):  # as in worklist.csv
+        return "true" if value else "false"
     return _text(value)
 
 

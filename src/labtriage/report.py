@@ -172,6 +172,7 @@ def _audit_report(result, data, config: dict, outputs: dict[str, Path]) -> dict:
         "command": "audit",
         "input": _input_record(data),
         "counts": counts,
+        "worklist": _worklist_record(result.worklist, data, config),
         "noise": noise,
         "models": models,
         "yardstick": {k: v for k, v in result.yardstick.items() if k != "recall"},
@@ -181,6 +182,19 @@ def _audit_report(result, data, config: dict, outputs: dict[str, Path]) -> dict:
         "timings": result.timings,
         "outputs": {k: str(v) for k, v in outputs.items()},
         "notes": _notes(data, oos, counts) + replicate_notes(noise["replicates"]),
+    }
+
+
+def _worklist_record(worklist: pd.DataFrame, data, config: dict) -> dict:
+    """What the worklist holds and how its tiers were called."""
+    from labtriage.worklist import TIERS, near_threshold_rule
+
+    tiers = worklist["tier"].value_counts() if len(worklist) else pd.Series(dtype=int)
+    return {
+        "lines": len(worklist),
+        "unit": "rows" if config.get("per_row") else "sequences",
+        "tiers": {t: int(tiers.get(t, 0)) for t in TIERS},
+        "near_threshold": None if data.threshold is None else near_threshold_rule(data),
     }
 
 

@@ -23,7 +23,8 @@ from labtriage.tables import table_format
 # quality is the out-of-sample probability of the given label (cleanlab's self-confidence).
 LIKELY_WRONG = 0.1  # below: the model gives the label less than 1 chance in 10
 UNDECIDED = 0.4  # at or above: the model barely prefers another label
-NEAR_THRESHOLD = 0.05  # fewer than 5 % of the table's fitness values lie between it and the cut
+NEAR_THRESHOLD = 0.1  # without replicates: under 10 % of its side's rows lie in between
+MIN_REPLICATE_DF = 10  # repeated measurements (less one per sequence) to trust their scatter
 TIERS = ("likely wrong", "possibly wrong", "ambiguous")
 SEPARATOR = "; "  # between the values of a sequence's rows in one cell
 ADDED = ("rank", "tier", "other_rows")  # worklist columns inserted after the input columns
@@ -137,8 +138,7 @@ def _bench_rows(scores: pd.DataFrame, assay: Assay) -> pd.DataFrame:
     if assay.n_classes > 2:  # for two classes it is 1 - quality
         rows["p_suggested"] = scores["p_suggested"].to_numpy()
     if assay.threshold is not None:
-        fitness = pd.to_numeric(assay.frame[assay.fitness_col]).to_numpy(dtype=float)
-        rows["fitness"] = fitness[assay.row]
+        rows["fitness"] = _fitness(assay)
         rows["fitness_minus_threshold"] = rows["fitness"] - assay.threshold
     rows = pd.concat([rows, _label_counts(scores, assay.classes)], axis=1)
     rows["row"] = scores["row"].to_numpy()
@@ -256,14 +256,43 @@ def _tiers(lines: pd.DataFrame, assay: Assay) -> np.ndarray:
     return tier
 
 
+def near_threshold_rule(assay: Assay) -> dict:
+    """How "near the threshold" is decided for ``assay``: its replicate scatter, or ranks.
+
+    A measurement is near when a re-measurement could land on the other side:
+    within one standard deviation of the assay's own scatter, pooled over the
+    repeated sequences (controls included: a wild type measured on every plate
+    shows that scatter best). Without enough repeats (fewer than 10 degrees of
+    freedom), near means among the 10 % of its side's measurements closest to
+    the threshold: counted in rows, so it means the same on any scale, and per
+    side, so the thin positive tail of an imbalanced assay is not all near.
+    """
+    fitness = _fitness(assay)
+    frame = pd.DataFrame({"group": assay.groups, "fitness": fitness})
+    spread = frame.groupby("group")["fitness"].agg(["var", "count"]).dropna()
+    df = (spread["count"] - 1).sum()
+    if df < MIN_REPLICATE_DF:
+        return {"rule": "nearest rows", "share": NEAR_THRESHOLD}
+    sd = float(np.sqrt((spread["var"] * (spread["count"] - 1)).sum() / df))
+    return {"rule": "replicate scatter", "sd": sd, "degrees_of_freedom": int(df)}
+
+
 def _near_threshold(fitness: np.ndarray, assay: Assay) -> np.ndarray:
-    """Fitness so close to the threshold that few of the table's values lie between them."""
-    table = np.sort(pd.to_numeric(assay.frame[assay.fitness_col]).to_numpy(dtype=float)[assay.row])
+    rule = near_threshold_rule(assay)
+    if rule["rule"] == "replicate scatter":
+        return np.abs(fitness - assay.threshold) < rule["sd"]
+    table, cut = np.sort(_fitness(assay)), assay.threshold
+    at_cut = np.searchsorted(table, cut, side="right")  # rows at or below the threshold
+    below = np.searchsorted(table, fitness, side="right")
+    above = np.searchsorted(table, fitness, side="left")
+    between = np.where(fitness > cut, above - at_cut, at_cut - below)
+    side = np.where(fitness > cut, len(table) - at_cut, at_cut)
+    return between < NEAR_THRESHOLD * np.maximum(side, 1)
 
-    def ecdf(x):
-        return np.searchsorted(table, x, side="right") / len(table)
 
-    return np.abs(ecdf(fitness) - ecdf(assay.threshold)) < NEAR_THRESHOLD
+def _fitness(assay: Assay) -> np.ndarray:
+    """The fitness of each kept row, shape (N,)."""
+    return pd.to_numeric(assay.frame[assay.fitness_col]).to_numpy(dtype=float)[assay.row]
 
 
 def _rounded(lines: pd.DataFrame) -> pd.DataFrame:

@@ -73,6 +73,15 @@ def audit(
             "(picking order); rank keeps the suspicion order.",
         ),
     ] = None,
+    plot_col: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="COL",
+            show_default="up to 3 numeric columns, read counts first",
+            help="Numeric input column to draw against label quality in report.html "
+            "(read depth, say); repeat for more.",
+        ),
+    ] = None,
     demo: Annotated[
         bool,
         typer.Option(
@@ -102,6 +111,7 @@ def audit(
         from labtriage.audit import audit_assay
         from labtriage.cache import FoldCache
         from labtriage.console import render_audit
+        from labtriage.figures import check_plot_columns
         from labtriage.report import FoldProgressBars, check_outputs_free, write_audit
         from labtriage.worklist import check_sort, parse_sort
 
@@ -116,6 +126,7 @@ def audit(
         read_s = time.perf_counter() - t0
         say_columns(console, data)
         check_sort(parse_sort(sort), data, per_row=per_row)
+        check_plot_columns(plot_col, data)
         config = {
             "folds": folds,
             "epochs": epochs,
@@ -123,13 +134,15 @@ def audit(
             "top": top,
             "per_row": per_row,
             "sort": sort,
+            "plot_col": plot_col,
             "seed": seed,
             "device": device,
             "jobs": jobs,
             "lstm": lstm.get_params(),
         }
         # --jobs and the worklist's shape change no fold: a rerun with others resumes.
-        options = {k: v for k, v in config.items() if k not in ("jobs", "per_row", "sort")}
+        shape = ("jobs", "per_row", "sort", "plot_col")
+        options = {k: v for k, v in config.items() if k not in shape}
         cache = FoldCache.for_data(out / ".labtriage-cache", data.sequences, data.labels, options)
         console.print(
             f"auditing {data.n_rows:,} rows of {assay} ({folds}-fold cross-validation)",
@@ -149,6 +162,6 @@ def audit(
                 jobs=jobs,
             )
         result.timings = {"read_s": read_s, **result.timings, "total_s": time.perf_counter() - t0}
-        report = write_audit(result, data, config, outputs)
+        report = write_audit(result, data, config, outputs, plot_columns=plot_col)
         cache.clear()
         render_audit(Console(quiet=quiet), report, result.worklist)
