@@ -27,7 +27,7 @@ NEAR_THRESHOLD = 0.1  # without replicates: under 10 % of its side's rows lie in
 MIN_REPLICATE_DF = 10  # repeated measurements (less one per sequence) to trust their scatter
 TIERS = ("likely wrong", "possibly wrong", "ambiguous")
 SEPARATOR = "; "  # between the values of a sequence's rows in one cell
-ADDED = ("rank", "tier", "other_rows")  # worklist columns inserted after the input columns
+ADDED = ("rank", "tier", "other_rows")  # added once the input columns are in place
 
 
 def build_worklist(
