@@ -84,3 +84,40 @@ def copy_model(tmp_path, saved_model):
     import shutil
 
     return Path(shutil.copytree(saved_model, tmp_path / "model"))
+
+
+def make_lab_table(n: int = 400, *, seed: int = 3) -> pd.DataFrame:
+    """A table shaped like a lab's: fitness (threshold 0.5), read depth, plate and well,
+    20 sequences measured twice and a wild type (the first sequence) measured 25 times."""
+    table = simulate_assay(n, length=8, noise=0.1, seed=seed)
+    rng = np.random.default_rng(seed)
+    positive = table["label"].to_numpy() == 1
+    fitness = np.where(positive, rng.normal(1.5, 0.6, n), rng.normal(-0.5, 0.6, n))
+    table = table.drop(columns=["label"]).assign(fitness=fitness.round(4))
+    table["reads"] = rng.integers(10, 2000, n)
+    repeated = table.iloc[1:21].copy()
+    repeated["fitness"] = (repeated["fitness"] + rng.normal(0, 0.8, 20)).round(4)
+    wild_type = table.iloc[[0] * 25].assign(fitness=rng.normal(0.4, 0.8, 25).round(4))
+    table = pd.concat([table, repeated, wild_type], ignore_index=True)
+    table["plate"] = [f"P{i // 96 + 1}" for i in range(len(table))]
+    table["well"] = [f"{'ABCDEFGH'[i % 96 // 12]}{i % 12 + 1}" for i in range(len(table))]
+    return table
+
+
+@pytest.fixture(scope="session")
+def lab_audit(tmp_path_factory):
+    """One audit of ``make_lab_table`` through the command line, shared by the tests that
+    read its outputs: (output folder, CliRunner result, input path)."""
+    from typer.testing import CliRunner
+
+    from labtriage.cli import app
+
+    folder = tmp_path_factory.mktemp("lab")
+    path = folder / "lab.csv"
+    make_lab_table().to_csv(path, index=False)
+    out = folder / "audit"
+    args = ["audit", str(path), "--out", str(out), "--threshold", "0.5", "--top", "40"]
+    args += ["--sort", "plate,well", "--folds", "3", "--epochs", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, result, path

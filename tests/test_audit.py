@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from labtriage.audit import SCORE_COLUMNS, audit_assay, build_worklist, read_scores, score_rows
+from labtriage.audit import (
+    SCORE_COLUMNS,
+    audit_assay,
+    model_yardstick,
+    read_scores,
+    score_rows,
+)
 from labtriage.exceptions import ColumnError
 from labtriage.io import read_assay
 
@@ -36,26 +42,16 @@ def test_scores_columns_order_and_values(separable_probs):
     assert flipped[scores["is_issue"].to_numpy()].mean() > 0.95
 
 
-def test_worklist_carries_every_input_column(separable_probs):
-    scores, _ = _scores(separable_probs)
-    frame = pd.DataFrame({"sequence": scores["sequence"], "plate": "P1", "well": "A01"})
-    worklist = build_worklist(scores, frame)
-    assert list(worklist.columns) == ["rank", *SCORE_COLUMNS, "input_sequence", "plate", "well"]
-    assert worklist["rank"].tolist() == list(range(1, len(worklist) + 1))
-    assert worklist["quality"].is_monotonic_increasing
-    assert len(worklist) == scores["is_issue"].sum()
-    assert (worklist["input_sequence"] == worklist["sequence"]).all()
-
-
-def test_worklist_top_k(separable_probs):
-    scores, _ = _scores(separable_probs)
-    frame = pd.DataFrame({"x": range(len(scores))})
-    top = build_worklist(scores, frame, top=7)
-    assert len(top) == 7
-    assert top["quality"].max() <= scores["quality"].nsmallest(7).max()
-    assert (top["x"] == top["row"]).all()
-    with pytest.raises(ValueError, match="--top"):
-        build_worklist(scores, frame, top=0)
+def test_yardstick_is_the_majority_class_and_each_class_recall():
+    labels = np.array([0] * 90 + [1] * 10)
+    everywhere_zero = np.tile([0.9, 0.1], (100, 1))
+    finds_half = everywhere_zero.copy()
+    finds_half[90:95] = [0.2, 0.8]
+    yard = model_yardstick(labels, {"lazy": everywhere_zero, "model": finds_half}, ["neg", "pos"])
+    assert (yard["majority_class"], yard["majority_accuracy"]) == ("neg", 0.9)
+    assert yard["recall"]["lazy"] == {"neg": 1.0, "pos": 0.0}
+    assert yard["recall"]["model"] == {"neg": 1.0, "pos": 0.5}
+    assert yard["prior_log_loss"] == pytest.approx(-(0.9 * np.log(0.9) + 0.1 * np.log(0.1)))
 
 
 def test_scores_roundtrip_through_csv(tmp_path, separable_probs):
@@ -64,6 +60,7 @@ def test_scores_roundtrip_through_csv(tmp_path, separable_probs):
     labels, probs, classes, groups = read_scores(tmp_path / "scores.csv")
     assert list(classes) == ["neg", "pos"]
     assert len(np.unique(groups)) == len(labels)  # every sequence S<i> is distinct
+    assert groups[3] == "S3"  # the sequences themselves: they name any control
     assert np.array_equal(labels, separable_probs[0])
     assert np.allclose(probs, separable_probs[1])
     pd.DataFrame({"a": [1]}).to_csv(tmp_path / "other.csv", index=False)
@@ -76,7 +73,9 @@ def test_audit_assay_end_to_end(small_csv, quick_lstm):
     result = audit_assay(assay, lstm=quick_lstm, n_folds=3, seed=0)
     assert len(result.scores) == assay.n_rows
     assert result.scores["fold"].between(0, 2).all()
-    assert {"plate", "well"} <= set(result.worklist.columns)
+    assert {"plate", "well", "tier", "sheet_row"} <= set(result.worklist.columns)
+    assert result.worklist["sequence"].is_unique  # one line per sequence
+    assert set(result.yardstick["recall"]) == {"lstm", "baseline", "blend"}
     assert 0 < result.noise.noise_rate < 0.5
     truth = pd.read_csv(small_csv)["flipped"]
     assert roc_auc_score(truth, -result.scores["quality"]) > 0.75

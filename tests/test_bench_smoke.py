@@ -51,6 +51,7 @@ def test_shipped_trainer_and_matmul_timing_run(bench):
     assert speed.matmul_flops(torch.device("cpu"), n=64, repeats=2) > 0
 
 
+@pytest.mark.slow
 def test_acceptance_row_for_a_small_simulated_table(bench, tmp_path):
     acceptance = bench[0]
     row = acceptance.simulated_row(600, tmp_path)
@@ -59,6 +60,7 @@ def test_acceptance_row_for_a_small_simulated_table(bench, tmp_path):
     assert isinstance(row["interval_covers"], bool)
 
 
+@pytest.mark.slow
 def test_quality_smallest_cell_scores_every_method(bench):
     quality = bench[2]
     data = quality.simulated(600)
@@ -74,6 +76,7 @@ def test_quality_smallest_cell_scores_every_method(bench):
         assert isinstance(row["interval_covers"], bool)
 
 
+@pytest.mark.slow
 def test_robustness_smallest_cell_trains_every_trainer(bench):
     robustness = bench[3]
     codes, truth, _, _ = bench[2].simulated(400)
@@ -117,6 +120,7 @@ def test_quality_saves_each_cell_and_replaces_only_that_cell(bench, tmp_path, mo
     assert f"- tiny: run on {date.today().isoformat()}, first; second" in text
 
 
+@pytest.mark.slow
 def test_epoch_trace_marks_the_epoch_early_stopping_picks(bench):
     epochs = bench[4]
     codes, truth, _, _ = bench[2].simulated(600)

@@ -1,6 +1,10 @@
 """The command line through CliRunner: happy paths and the output contract."""
 
+import html
 import json
+import os
+import re
+import stat
 
 import numpy as np
 import pandas as pd
@@ -32,7 +36,7 @@ def test_audit_writes_the_contracted_outputs(tmp_path, small_csv):
     assert list(scores.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
     assert scores["row"].tolist() == list(range(len(scores)))
     worklist = pd.read_csv(out / "worklist.csv")
-    assert {"plate", "well", "true_label", "flipped"} <= set(worklist.columns)
+    assert {"plate", "well", "true_label", "flipped", "tier", "sheet_row"} <= set(worklist.columns)
     report = json.loads((out / "report.json").read_text())
     assert report["counts"]["n_rows"] == len(scores)
     assert report["config"]["folds"] == 3 and report["config"]["seed"] == 0
@@ -157,3 +161,118 @@ def test_predict_progress_bar_only_for_more_than_one_batch():
         bar(BATCH_ROWS + 1, BATCH_ROWS + 1)
         task = bar.progress.tasks[0]
     assert (task.completed, task.total) == (BATCH_ROWS + 1, BATCH_ROWS + 1)
+
+
+# --- a lab's table: repeats, a wild type, a fitness with a threshold, plate and well --------
+
+
+def natural(text: str) -> list:
+    """'B10' -> ['B', 10, '']: digit runs compare as numbers."""
+    return [int(p) if i % 2 else p for i, p in enumerate(re.split(r"(\d+)", text))]
+
+
+def test_worklist_has_one_line_per_sequence_in_picking_order(lab_audit):
+    out, _, path = lab_audit
+    table = pd.read_csv(path)
+    scores = pd.read_csv(out / "scores.csv")
+    assert len(scores) == len(table) and list(scores.columns[:9]) == SCORE_COLUMNS
+    worklist = pd.read_csv(out / "worklist.csv", dtype={"row": str, "sheet_row": str})
+    assert len(worklist) == 40 and worklist["sequence"].is_unique  # --top 40 sequences
+    assert sorted(worklist["rank"]) == list(range(1, 41))  # cut first, then --sort
+    picking = [(natural(p), natural(w)) for p, w in zip(worklist.plate, worklist.well, strict=True)]
+    assert picking == sorted(picking)  # plate P2 before P10, well A2 before A10
+    assert table.loc[0, "sequence"] not in set(worklist["sequence"])  # the wild type
+    assert {"tier", "sheet_row", "fitness_minus_threshold", "n_measured"} <= set(worklist)
+    assert not {"fold", "is_issue", "p_label", "p_suggested", "input_sequence"} & set(worklist)
+    single = worklist[~worklist["row"].str.contains(";")]
+    assert (single["sheet_row"].astype(int) == single["row"].astype(int) + 2).all()
+    assert worklist["quality"].map(lambda q: len(f"{q:.6g}".replace("0.", "", 1)) <= 5).all()
+
+
+def test_audit_says_what_it_found_and_what_it_left_out(lab_audit):
+    _, result, _ = lab_audit
+    said = " ".join(result.output.split())
+    assert "sequence column 'sequence', fitness column 'fitness' (found by name)" in said
+    assert "looks like a control or wild type" in said
+    assert "worklist: 40 sequences" in said
+
+
+def test_report_json_counts_each_repeated_sequence_once(lab_audit):
+    out, _, path = lab_audit
+    report = json.loads((out / "report.json").read_text())
+    replicates = report["noise"]["replicates"]
+    [control] = replicates["controls"]
+    assert control["sequence"] == pd.read_csv(path).loc[0, "sequence"]
+    assert control["n_rows"] == 26
+    assert replicates["n_groups"] == 20 and replicates["weighting"] == "per-sequence"
+    lo, hi = replicates["interval"]
+    assert lo <= replicates["noise_rate"] <= hi
+    assert 0 < replicates["pair_share_top5"] <= 1
+    assert report["yardstick"]["majority_accuracy"] > 0.5
+    assert set(report["models"]["blend"]["recall"]) == {"0", "1"}
+    assert report["input"]["found_by_name"] == ["sequence", "fitness"]
+    worklist = report["worklist"]
+    assert worklist["lines"] == 40 and sum(worklist["tiers"].values()) == 40
+    assert worklist["near_threshold"]["rule"] == "replicate scatter"
+    assert worklist["near_threshold"]["degrees_of_freedom"] == 20 + 25
+
+
+def test_report_html_says_everything_report_json_says(lab_audit):
+    out, _, path = lab_audit
+    report = json.loads((out / "report.json").read_text())
+    page = (out / "report.html").read_text()
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    for rate in report["noise"]["flip_rates"].values():
+        assert f"{rate:.3f}" in text
+    assert "flip 0->1" in text and "replicate estimate" in text
+    assert f"{report['noise']['replicates']['noise_rate']:.3f}" in text
+    for name, count in report["counts"]["class_counts"].items():
+        assert f"class {name} {count:,} rows" in text
+    assert str(path) in text and "fitness column fitness" in text and "above 0.5" in text
+    assert f"blend ({report['blend']['lstm_weight']:.2f} LSTM)" in text
+    assert "majority class ('0' everywhere)" in text or "majority class ('1' everywhere)" in text
+    assert "fitness against label quality, with the threshold" in text
+    assert "reads against label quality" in text
+    assert "class='seq'" in page  # sequences in a monospace column
+    assert "Near the threshold (0.5): within" in text
+    assert not re.search(r"""(src|href)=['"]?(https?:)?//""", page)  # works offline
+
+
+def test_outputs_follow_the_umask(lab_audit):
+    out, _, _ = lab_audit
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("scores.csv", "worklist.csv", "report.json", "report.html"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~umask
+
+
+def test_estimate_noise_reuses_an_audit_folder_and_refuses_a_table_beside_it(lab_audit):
+    out, _, path = lab_audit
+    result = runner.invoke(app, ["estimate-noise", "--from-scores", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout)
+    assert estimate["replicates"]["controls"][0]["n_rows"] == 26
+    assert "looks like a control" in result.stderr
+    both = runner.invoke(app, ["estimate-noise", str(path), "--from-scores", str(out)])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_estimate_noise_json_keeps_progress_on_stderr(small_csv):
+    args = ["estimate-noise", str(small_csv), "--json", "--folds", "3", "--epochs", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_rows"] == 800  # stdout: the JSON alone
+    assert "cross-validation repeat 1/1" in result.stderr
+    assert "label column 'label'" in result.stderr
+
+
+def test_header_spaces_are_stripped_for_every_option(tmp_path, small_table):
+    path = tmp_path / "spaces.csv"
+    small_table.assign(plate="P1").rename(
+        columns={"sequence": " sequence", "label": "label ", "plate": "plate  "}
+    ).to_csv(path, index=False)
+    out = tmp_path / "audit"
+    args = ["audit", str(path), "--label-col", "label", "--sort", "plate", "--out", str(out)]
+    result = runner.invoke(app, [*args, *FAST])
+    assert result.exit_code == 0, result.output
+    assert "plate" in pd.read_csv(out / "worklist.csv").columns

@@ -7,6 +7,7 @@ that slips through fails at once instead of running an audit.
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -328,3 +329,68 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path, monkeypatch, command, resume):
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("interrupted")
     assert ("rerun the same command to resume" in last) == resume
+
+
+# --- messages that say what happened --------------------------------------------------------
+
+
+def test_a_continuous_label_column_suggests_a_threshold(tmp_path):
+    path = write(tmp_path, FITNESS)
+    result = read("audit", path, tmp_path, "--label-col", "fitness")
+    check_error(result, 1, path, "'fitness'", "looks continuous", "--fitness-col fitness")
+    assert "--threshold" in result.output and "--folds" not in result.output
+
+
+def test_a_workbook_without_sheet_names_the_sheet_read_and_the_others(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"notes": ["plate map"]}).to_excel(book, sheet_name="readme", index=False)
+        pd.DataFrame({"sequence": ["ACD", "EFG"], "label": [1, 0]}).to_excel(
+            book, sheet_name="plate3", index=False
+        )
+    result = read("audit", path, tmp_path)
+    check_error(result, 1, path, "no sequence column", "read sheet 'readme'", "'plate3'", "--sheet")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["ASSAY"], ["--label-col", "label"], ["--threshold", "median"]],
+)
+def test_from_scores_refuses_what_it_would_ignore(tmp_path, options):
+    table = write(tmp_path, CSV)
+    scores = write(tmp_path, CSV, "scores.csv")
+    options = [table if o == "ASSAY" else o for o in options]
+    result = invoke("estimate-noise", "--from-scores", scores, *options)
+    check_error(result, 2, "--from-scores")
+
+
+@pytest.mark.parametrize("command", ["audit", "estimate-noise", "simulate"])
+def test_help_shows_defaults_and_flags_without_a_placeholder(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output and "--no-" not in result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    seeds = {
+        "audit": "Seed for the folds, the models' initial weights and the bootstrap.",
+        "estimate-noise": "repeat r uses seed + r",
+        "simulate": "Seed for the landscape, the sequences and which labels flip.",
+    }
+    assert seeds[command] in text
+    if command != "simulate":
+        assert "[default: (one per CPU thread on the CPU, 1 on CUDA)]" in text  # --jobs
+        assert "VALUE|median|qN" in text and "[default: (the first sheet)]" in text
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "parts"),
+    [
+        ("--sort", "plate,wel", ["--sort", "no worklist column 'wel'", "plate, well"]),
+        ("--plot-col", "reads", ["--plot-col", "no column 'reads'"]),
+        ("--plot-col", "well", ["--plot-col", "'well'", "not numeric"]),
+    ],
+)
+def test_worklist_and_figure_options_are_checked_before_training(tmp_path, option, value, parts):
+    rows = "".join(f"{s},{i % 2},P1,A{i}\n" for i, s in enumerate(["ACD", "EFG", "HIK", "LMN"]))
+    path = write(tmp_path, "sequence,label,plate,well\n" + rows)
+    result = read("audit", path, tmp_path, "--folds", 2, "--quiet", option, value)
+    check_error(result, 2, *parts)

@@ -102,6 +102,7 @@ def test_out_of_sample_reports_every_model(small_table, quick_lstm):
     assert sorted(oos.training) == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_parallel_folds_match_sequential_folds(small_table, quick_lstm):
     # Each fold model owns its dropout generator and is built under a lock, so
     # training folds side by side in threads changes nothing in the result.

@@ -20,7 +20,7 @@ from labtriage.exceptions import (
     LabtriageError,
     SequenceError,
 )
-from labtriage.io import Assay, read_assay, read_sequences, read_table
+from labtriage.io import Assay, describe_columns, read_assay, read_sequences, read_table
 
 CSV = "sequence,label\nACDE,1\nFGHIK,0\nLMNPQR,1\n"
 FITNESS = "peptide,fitness\nACD,0.1\nEFG,0.5\nHIK,0.9\nLMN,1.3\n"
@@ -98,7 +98,7 @@ def test_parquet(tmp_path):
 def test_automatic_detection_is_case_insensitive(tmp_path):
     path = write(tmp_path, "a.csv", " Peptide ,Target,notes\nACD,x,n\nEFG,y,m\n")
     assay = read_assay(path)
-    assert (assay.sequence_col, assay.label_col) == (" Peptide ", "Target")
+    assert (assay.sequence_col, assay.label_col) == ("Peptide", "Target")  # stripped
     assert assay.classes.tolist() == ["x", "y"]
 
 
@@ -411,3 +411,52 @@ def test_read_sequences_names_invalid_and_too_long_rows(tmp_path):
         fix="retrain",
     )
     assert "--invalid drop" not in message
+
+
+# --- what was found without being asked -----------------------------------------------------
+
+
+def test_describe_columns_says_what_was_found_and_what_else_is_there(tmp_path):
+    path = write(tmp_path, "a.csv", "sequence,label,fitness\nACD,1,0.5\nEFG,0,0.1\n")
+    said = describe_columns(read_assay(path))
+    assert said == (
+        "sequence column 'sequence', label column 'label' (found by name); "
+        "'fitness' also present: pass --fitness-col fitness --threshold VALUE to use it"
+    )
+    given = read_assay(path, sequence_col="sequence", label_col="label")
+    assert describe_columns(given) is None
+    by_fitness = read_assay(path, threshold="0.3")
+    assert describe_columns(by_fitness).endswith(
+        "'label' also present: pass --label-col label to use it"
+    )
+
+
+def test_describe_columns_names_the_sheet_and_the_others(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        frame = pd.DataFrame({"sequence": ["ACD", "EFG"], "label": [1, 0]})
+        frame.to_excel(book, sheet_name="plate1", index=False)
+        frame.to_excel(book, sheet_name="plate2", index=False)
+    said = describe_columns(read_assay(path, sequence_col="sequence", label_col="label"))
+    assert said == "read sheet 'plate1' (others: 'plate2'; --sheet picks one)"
+
+
+def test_missing_columns_in_the_first_sheet_name_the_others(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"notes": ["map"]}).to_excel(book, sheet_name="readme", index=False)
+        pd.DataFrame({"sequence": ["ACD"], "label": [1]}).to_excel(book, sheet_name="data")
+    expect_error(read_assay, ColumnError, path, "read sheet 'readme'", "'data'", "--sheet")
+    message = expect_error(read_assay, ColumnError, path, "'nope'", label_col="nope", sheet=1)
+    assert "readme" not in message  # the sheet was chosen: no hint
+
+
+@pytest.mark.parametrize(
+    "values", [["0.13", "2.5", "0.9", "1.7"], [str(v) for v in range(40)]], ids=["float", "many"]
+)
+def test_a_continuous_label_column_is_refused(tmp_path, values):
+    sequences = (["ACD", "EFG", "HIK", "LMN"] * 10)[: len(values)]
+    rows = "".join(f"{s},{v}\n" for s, v in zip(sequences, values, strict=True))
+    path = write(tmp_path, "a.csv", "sequence,score\n" + rows)
+    message = expect_error(read_assay, LabelError, path, "looks continuous", label_col="score")
+    assert "--fitness-col score" in message and "--threshold" in message

@@ -4,6 +4,7 @@ import pytest
 from labtriage.noise import (
     estimate_noise,
     estimate_replicate_noise,
+    find_controls,
     flip_rates_from_joint,
     inject_label_noise,
 )
@@ -98,3 +99,56 @@ def test_level_is_checked(separable_probs):
     labels, probs, _ = separable_probs
     with pytest.raises(ValueError, match="level"):
         estimate_noise(labels, probs, classes=[0, 1], level=1.5)
+
+
+def _pairs_and_one_large_group(large_labels, *, n_pairs=30, n_disagreeing=0):
+    """``n_pairs`` sequences measured twice (the first ``n_disagreeing`` with two labels),
+    then one sequence measured ``len(large_labels)`` times."""
+    pair_labels = np.zeros(2 * n_pairs, dtype=np.int64)
+    pair_labels[1 : 2 * n_disagreeing : 2] = 1
+    labels = np.concatenate([pair_labels, large_labels])
+    groups = np.array([f"S{i // 2}" for i in range(2 * n_pairs)] + ["WT"] * len(large_labels))
+    return labels, groups
+
+
+def test_replicates_count_each_sequence_once():
+    # Nine measurements (36 pairs, 20 disagreeing) against 30 agreeing pairs: pooled over
+    # pairs the one sequence would set the estimate (20 / 66); per sequence it is 1 of 31.
+    labels, groups = _pairs_and_one_large_group(np.array([0] * 5 + [1] * 4))
+    est = estimate_replicate_noise(labels, groups)
+    assert est.n_groups == 31 and est.n_pairs == 66 and est.controls == []
+    assert est.disagreement == pytest.approx((20 / 36) / 31)
+    assert est.noise_rate < 0.01
+    assert est.pair_share_top1 == pytest.approx(36 / 66)
+    assert est.pair_share_top5 == pytest.approx(40 / 66)
+
+
+def test_a_control_measured_many_times_is_reported_apart():
+    labels, groups = _pairs_and_one_large_group(np.array([0] * 69 + [1] * 45), n_disagreeing=3)
+    est = estimate_replicate_noise(labels, groups, classes=["neg", "pos"])
+    assert est.n_groups == 30 and est.n_pairs == 30
+    assert est.disagreement == pytest.approx(0.1)
+    [control] = est.controls
+    assert control["sequence"] == "WT" and control["n_rows"] == 114
+    assert control["label_counts"] == {"neg": 69, "pos": 45}
+    assert est.noise_rate == pytest.approx(
+        estimate_replicate_noise(labels[:60], groups[:60]).noise_rate
+    )
+
+
+def test_find_controls_needs_many_more_rows_than_the_median():
+    assert find_controls(np.array([2, 2, 2, 3, 114])).tolist() == [False] * 4 + [True]
+    assert not find_controls(np.array([2, 2, 9])).any()  # fewer than 10 measurements
+    assert not find_controls(np.array([12, 12, 15])).any()  # a table of triplicates and more
+    assert not find_controls(np.array([2, 100])).any()  # the median itself never qualifies
+
+
+def test_replicate_interval_holds_its_point_inside():
+    # The shape of 4,000 rows of the AAV2 table: 140 pairs and a wild type measured 114
+    # times. Pooled over pairs, the wild type's 6,441 pairs put the point at the top edge.
+    labels, groups = _pairs_and_one_large_group(np.array([0] * 69 + [1] * 45), n_pairs=140)
+    labels[1:28:2] = 1
+    est = estimate_replicate_noise(labels, groups, n_classes=2, n_boot=400)
+    lo, hi = est.interval
+    assert lo < est.noise_rate < hi
+    assert 0.2 < (est.noise_rate - lo) / (hi - lo) < 0.8

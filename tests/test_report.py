@@ -1,5 +1,7 @@
 import io
 import json
+import os
+import stat
 
 import pandas as pd
 import pytest
@@ -8,6 +10,7 @@ from labtriage.exceptions import OutputExistsError
 from labtriage.report import (
     check_outputs_free,
     library_versions,
+    replicate_notes,
     write_atomic,
     write_csv,
     write_json,
@@ -64,3 +67,35 @@ def test_a_model_on_all_rows_is_one_bar_named_alone():
     tasks = {t.description: t for t in bars.progress.tasks}
     assert set(tasks) == {"lstm fold 1/5", "lstm (all rows)"}
     assert tasks["lstm (all rows)"].completed == tasks["lstm (all rows)"].total == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_outputs_are_created_with_the_users_umask(tmp_path, umask):
+    before = os.umask(umask)
+    try:
+        write_atomic(tmp_path / "a.csv", "x")
+        write_json(tmp_path / "b.json", {})
+    finally:
+        os.umask(before)
+    for name in ("a.csv", "b.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
+
+
+def test_replicate_notes_name_a_control_and_thin_evidence():
+    replicates = {
+        "n_groups": 8,
+        "n_pairs": 60,
+        "pair_share_top5": 0.9,
+        "controls": [
+            {"sequence": "DEEEIRTTNPVATEQYGSVSTNLQRGNR", "n_rows": 114,
+             "label_counts": {"0": 69, "1": 45}, "disagreement": 0.48},
+        ],
+    }  # fmt: skip
+    notes = " ".join(replicate_notes(replicates))
+    assert (
+        "DEEEIRTTNPVATEQYGSVSTNLQRGNR is measured 114 times (69 labeled 0, 45 labeled 1)" in notes
+    )
+    assert "control or wild type" in notes and "not label noise" in notes
+    assert "5 most measured sequences supply 90% of the 60 replicate pairs" in notes
+    assert "rests on 8 repeated sequences" in notes
+    assert replicate_notes(None) == []

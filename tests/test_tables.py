@@ -177,3 +177,20 @@ def test_as_text_for_excel_and_fasta(tmp_path):
     fasta = write(tmp_path, "a.fasta", ">a label=1 plate=P1\nACD\n>b plate=02\nEFG\n")
     rows = read_table(fasta, as_text=True).values.tolist()
     assert rows == [["a", "ACD", "1", "P1"], ["b", "EFG", "", "02"]]
+
+
+def test_column_names_lose_surrounding_spaces_once(tmp_path):
+    path = write(tmp_path, "a.csv", " sequence ,label ,plate\nACD,1,P1\n")
+    assert list(read_table(path).columns) == ["sequence", "label", "plate"]
+    clash = write(tmp_path, "b.csv", "sequence,label,label \nACD,1,0\n")
+    expect_error(read_table, ColumnError, clash, "duplicate column name 'label'", "spaces")
+
+
+def test_xlsx_records_the_sheet_read_and_the_others(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"sequence": ["ACD"], "label": [1]}).to_excel(book, sheet_name="data")
+        pd.DataFrame({"x": [1]}).to_excel(book, sheet_name="extra")
+    frame = read_table(path)
+    assert frame.attrs == {"sheet": "data", "sheets": ["data", "extra"]}
+    assert read_table(path, sheet="extra").attrs["sheet"] == "extra"

@@ -1,9 +1,10 @@
-"""Which labels are probably wrong: quality scores, issue flags and the bench worklist.
+"""Which labels are probably wrong: quality scores, issue flags, and the audit that runs them.
 
 Wraps cleanlab: ``rank.get_label_quality_scores`` gives each row's label quality
 (the out-of-sample probability of its given label; lower is more suspect) and
 ``filter.find_label_issues`` flags the rows the confident joint counts as
-mislabeled. Plain functions over numpy arrays and pandas at the edges.
+mislabeled. Plain functions over numpy arrays and pandas at the edges; the bench
+worklist built from the scores is ``worklist.py``'s.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from labtriage.crossval import FoldProgress, OutOfSample, out_of_sample
 from labtriage.encode import encode_sequences
 from labtriage.io import Assay
 from labtriage.noise import NoiseEstimate, estimate_noise
+from labtriage.worklist import build_worklist
 
 SCORE_COLUMNS = [
     "row",
@@ -41,6 +43,7 @@ class AuditResult:
     worklist: pd.DataFrame
     noise: NoiseEstimate
     oos: OutOfSample
+    yardstick: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -50,6 +53,8 @@ def audit_assay(
     lstm,
     n_folds: int = 5,
     top: int | None = None,
+    per_row: bool = False,
+    sort: list[str] | None = None,
     seed: int = 0,
     progress: FoldProgress | None = None,
     cache: FoldCache | None = None,
@@ -64,7 +69,12 @@ def audit_assay(
         Unfitted; cloned for each fold (``crossval.out_of_sample``).
     n_folds : int, default 5
     top : int, optional
-        Worklist of the ``top`` worst rows instead of the flagged ones.
+        Worklist of the ``top`` worst sequences (rows with ``per_row``) instead of
+        the flagged ones.
+    per_row : bool, default False
+        Worklist with one line per row instead of one per distinct sequence.
+    sort : list of str, optional
+        Worklist columns to order its lines by, after the cut.
     seed : int, default 0
         Seeds the folds, the models and the bootstrap.
     progress : FoldProgress, optional
@@ -95,12 +105,47 @@ def audit_assay(
         row=assay.row,
         folds=oos.folds,
     )
-    worklist = build_worklist(scores, assay.frame, top=top)
     noise = estimate_noise(
-        assay.labels, oos.pred_probs, classes=assay.classes, groups=assay.groups, seed=seed
+        assay.labels, oos.pred_probs, classes=assay.classes, groups=assay.sequences, seed=seed
+    )
+    controls = [c["sequence"] for c in noise.replicates.controls] if noise.replicates else []
+    worklist = build_worklist(scores, assay, top=top, per_row=per_row, sort=sort, controls=controls)
+    yardstick = model_yardstick(
+        assay.labels, oos.per_model | {"blend": oos.pred_probs}, assay.classes
     )
     timings = {"cross_validation_s": t1 - t0, "scoring_s": time.perf_counter() - t1}
-    return AuditResult(scores, worklist, noise, oos, timings)
+    return AuditResult(scores, worklist, noise, oos, yardstick, timings)
+
+
+def model_yardstick(labels: np.ndarray, pred_probs: dict[str, np.ndarray], classes) -> dict:
+    """What the models' accuracy is worth: the majority-class rate and each class's recall.
+
+    A model that predicts the most common class everywhere already reaches the
+    majority rate (0.92 on GB1); per-class recall shows whether a model finds
+    the rare class at all. ``prior_log_loss`` is the log-loss of predicting the
+    class frequencies everywhere, the yardstick for the models' log-loss.
+
+    Returns
+    -------
+    dict
+        ``majority_class``, ``majority_accuracy``, ``prior_log_loss`` and
+        ``recall``: model -> class -> share of that class's rows predicted as it.
+    """
+    counts = np.bincount(labels, minlength=len(classes))
+    prior = counts / counts.sum()
+    recall = {
+        name: {
+            str(c): float((probs.argmax(axis=1)[labels == k] == k).mean()) if counts[k] else 0.0
+            for k, c in enumerate(classes)
+        }
+        for name, probs in pred_probs.items()
+    }
+    return {
+        "majority_class": str(classes[counts.argmax()]),
+        "majority_accuracy": float(prior.max()),
+        "prior_log_loss": float(-(prior[prior > 0] * np.log(prior[prior > 0])).sum()),
+        "recall": recall,
+    }
 
 
 def label_quality(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
@@ -162,29 +207,6 @@ def score_rows(
     return scores
 
 
-def build_worklist(
-    scores: pd.DataFrame, frame: pd.DataFrame, *, top: int | None = None
-) -> pd.DataFrame:
-    """The relabeling worklist: flagged rows (or the ``top`` worst), most suspect first.
-
-    Columns: ``rank``, the scores columns, then every column of the input row (a
-    name that clashes with a scores column gets an ``input_`` prefix), so the lab
-    can find the sample by its plate, well or id.
-    """
-    if top is not None and top < 1:
-        raise ValueError(f"--top must be a positive number of rows, got {top}")
-    ranked = scores.sort_values(["quality", "row"], kind="stable")
-    picked = ranked.head(top) if top is not None else ranked[ranked["is_issue"]]
-    picked = picked[SCORE_COLUMNS].reset_index(drop=True)
-    original = frame.iloc[picked["row"].to_numpy()].reset_index(drop=True)
-    original.columns = [
-        f"input_{c}" if c in SCORE_COLUMNS or c == "rank" else c for c in original.columns
-    ]
-    worklist = pd.concat([picked, original], axis=1)
-    worklist.insert(0, "rank", np.arange(1, len(worklist) + 1))
-    return worklist
-
-
 def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Labels, probabilities, classes and sequence groups back from an audit's ``scores.csv``.
 
@@ -193,12 +215,14 @@ def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     labels : np.ndarray of shape (N,), class indices
     pred_probs : np.ndarray of shape (N, K)
     classes : np.ndarray of shape (K,), as strings (the CSV does not keep types)
-    groups : np.ndarray of shape (N,), equal for identical sequences
+    groups : np.ndarray of shape (N,)
+        The sequences themselves: equal for identical sequences, and they name any
+        control the replicate estimate reports.
     """
     from labtriage.exceptions import ColumnError, InputFileError
 
     try:
-        scores = pd.read_csv(path, dtype={"label": str})
+        scores = pd.read_csv(path, dtype={"label": str, "sequence": str}, keep_default_na=False)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise InputFileError(f"cannot read scores file {path}: {err}") from None
     prob_cols = [c for c in scores.columns if c.startswith("prob_")]
@@ -213,5 +237,5 @@ def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if unknown:
         raise ColumnError(f"{path}: labels {unknown[:5]} have no prob_<class> column")
     labels = scores["label"].map(lookup).to_numpy(dtype=np.int64)
-    groups = pd.factorize(scores["sequence"])[0]
+    groups = scores["sequence"].astype(str).to_numpy(dtype=object)
     return labels, scores[prob_cols].to_numpy(dtype=float), classes, groups

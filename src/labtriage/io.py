@@ -1,10 +1,11 @@
 """Turn an assay table into cleaned sequences with integer labels.
 
 :func:`read_assay` reads a table with :func:`~labtriage.tables.read_table`, finds the
-sequence and label (or fitness) columns, cleans and validates the sequences, translates
-DNA, turns labels or a fitness threshold into classes and returns an :class:`Assay`. Bad
-data raises a :class:`~labtriage.exceptions.LabtriageError` whose one-line message names
-the file, the line or column and the fix; bad options raise ``ValueError`` naming the option.
+sequence and label (or fitness) columns (:mod:`labtriage.columns`), cleans and validates
+the sequences, translates DNA, turns labels or a fitness threshold into classes and
+returns an :class:`Assay`. Bad data raises a :class:`~labtriage.exceptions.LabtriageError`
+whose one-line message names the file, the line or column and the fix; bad options raise
+``ValueError`` naming the option.
 """
 
 import math
@@ -16,15 +17,20 @@ import numpy as np
 import pandas as pd
 from Bio.Seq import translate
 
+from labtriage.columns import describe_columns, find_columns, sequence_column
 from labtriage.encode import AMINO_ACIDS
-from labtriage.exceptions import ColumnError, LabelError, SequenceError
-from labtriage.tables import DNA_NAMES, SEQUENCE_NAMES, quote_names, read_table, table_format
+from labtriage.exceptions import LabelError, SequenceError
+from labtriage.tables import DNA_NAMES, read_table, table_format
 
-# read_table is re-exported from tables
-__all__ = ["Assay", "SequenceTable", "read_assay", "read_sequences", "read_table"]
+__all__ = [
+    "Assay",
+    "SequenceTable",
+    "describe_columns",
+    "read_assay",
+    "read_sequences",
+    "read_table",
+]  # read_table is re-exported from tables
 
-LABEL_NAMES = frozenset({"label", "labels", "class", "y", "target"})
-FITNESS_NAMES = frozenset({"fitness", "score", "enrichment", "log_enrichment", "activity", "value"})
 _AMINO = frozenset(AMINO_ACIDS)
 _DNA = frozenset("ACGT")
 _QUANTILE = re.compile(r"q(\d+(?:\.\d*)?)")
@@ -55,6 +61,9 @@ class Assay:
     positive: str
     translated: bool
     dropped_rows: np.ndarray  # (D,) int64 data-row indices removed by invalid="drop"
+    found_by_name: tuple[str, ...] = ()  # roles found by column name: "sequence", "label", ...
+    sheet: str | None = None  # the Excel sheet read
+    sheets: tuple[str, ...] = ()  # every sheet of the workbook
 
     @property
     def n_rows(self) -> int:
@@ -112,8 +121,11 @@ def read_assay(
     cut = _check_options(label_col, fitness_col, threshold, positive, invalid)
     path = os.fspath(path)
     frame = read_table(path, sheet=sheet)
-    seq_col = _sequence_column(frame, path, sequence_col)
-    label_col, fitness_col = _label_columns(frame, path, label_col, fitness_col, cut is not None)
+    given = {"sequence": sequence_col, "label": label_col, "fitness": fitness_col}
+    seq_col, label_col, fitness_col = find_columns(
+        frame, path, given, has_threshold=cut is not None, sheet=sheet
+    )
+    used = {"sequence": seq_col, "label": label_col, "fitness": fitness_col}
     proteins, translated, problems = _clean_sequences(frame[seq_col], seq_col)
     target = frame[label_col if fitness_col is None else fitness_col]
     fitness, missing = _target_problems(target, fitness_col is not None)
@@ -138,6 +150,9 @@ def read_assay(
         positive=positive,
         translated=translated,
         dropped_rows=np.flatnonzero(~keep).astype(np.int64),
+        found_by_name=tuple(r for r, c in used.items() if c is not None and given[r] is None),
+        sheet=frame.attrs.get("sheet"),
+        sheets=tuple(frame.attrs.get("sheets", ())),
     )
 
 
@@ -183,7 +198,7 @@ def read_sequences(
     """
     path = os.fspath(path)
     frame = read_table(path, sheet=sheet, as_text=True)
-    seq_col = _sequence_column(frame, path, sequence_col)
+    seq_col = sequence_column(frame, path, sequence_col)
     proteins, translated, problems = _clean_sequences(frame[seq_col], seq_col)
     for i, protein in enumerate(proteins):
         if max_length is not None and i not in problems and len(protein) > max_length:
@@ -221,59 +236,6 @@ def _parse_threshold(spec: str | float) -> tuple[str, float]:
     if not math.isfinite(number):
         raise ValueError(f"--threshold must be a number, median or qN (0 < N < 100), not {spec!r}")
     return ("value", number)
-
-
-def _sequence_column(frame: pd.DataFrame, path: str, name: str | None) -> str:
-    if name is not None:
-        return _existing(frame, path, name, "--sequence-col")
-    found = _detect(frame, path, SEQUENCE_NAMES, "sequence", "--sequence-col")
-    if found is None:
-        raise ColumnError(
-            f"no sequence column in {path} (columns: {quote_names(frame.columns)}): "
-            "name it 'sequence' or pass --sequence-col"
-        )
-    return found
-
-
-def _label_columns(frame, path, label_col, fitness_col, has_threshold) -> tuple:
-    if label_col is not None:
-        return _existing(frame, path, label_col, "--label-col"), None
-    if fitness_col is not None:
-        return None, _existing(frame, path, fitness_col, "--fitness-col")
-    if not has_threshold:
-        label = _detect(frame, path, LABEL_NAMES, "label", "--label-col")
-        if label is not None:
-            return label, None
-    fitness = _detect(frame, path, FITNESS_NAMES, "fitness", "--fitness-col")
-    if has_threshold and fitness is not None:
-        return None, fitness
-    columns = f"(columns: {quote_names(frame.columns)})"
-    if has_threshold:
-        hint = "name it 'fitness' or pass --fitness-col"
-        raise ColumnError(
-            f"--threshold needs a fitness column but {path} has none {columns}: {hint}"
-        )
-    if fitness is not None:
-        hint = "pass --threshold VALUE|median|qN (or --label-col)"
-        raise ColumnError(
-            f"no label column in {path}, but found fitness column {fitness!r}: {hint}"
-        )
-    hint = "name it 'label', pass --label-col, or --fitness-col with --threshold"
-    raise ColumnError(f"no label column in {path} {columns}: {hint}")
-
-
-def _existing(frame: pd.DataFrame, path: str, name: str, option: str) -> str:
-    if name not in frame.columns:
-        columns = quote_names(frame.columns)
-        raise ColumnError(f"no column {name!r} in {path} for {option} (columns: {columns})")
-    return name
-
-
-def _detect(frame: pd.DataFrame, path: str, names: frozenset, what: str, option: str):
-    found = [c for c in frame.columns if str(c).strip().lower() in names]
-    if len(found) > 1:
-        raise ColumnError(f"several {what} columns in {path}: {quote_names(found)}: pass {option}")
-    return found[0] if found else None
 
 
 def _clean_sequences(column: pd.Series, name) -> tuple[np.ndarray, bool, dict[int, list[str]]]:
@@ -355,6 +317,7 @@ def _where(fmt: str, row: int) -> str:
 
 
 def _encode_labels(column: pd.Series, path: str) -> tuple[np.ndarray, np.ndarray, None]:
+    _check_not_continuous(column, path)
     if pd.api.types.is_numeric_dtype(column):
         values = column.to_numpy()
         if values.dtype.kind == "f" and np.array_equal(values, np.trunc(values)):
@@ -370,6 +333,24 @@ def _encode_labels(column: pd.Series, path: str) -> tuple[np.ndarray, np.ndarray
             "labtriage needs at least two classes"
         )
     return labels.astype(np.int64).reshape(-1), classes, None
+
+
+def _check_not_continuous(column: pd.Series, path: str) -> None:
+    """A measured value given as labels: say so, and how to threshold it."""
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return
+    values = column.to_numpy(dtype=float)
+    distinct = np.unique(values)
+    # Fractions, or more distinct integers than any set of classes a lab would use.
+    if np.array_equal(values, np.trunc(values)) and len(distinct) <= max(20, len(values) / 10):
+        return
+    name = str(column.name)
+    examples = ", ".join(f"{v:g}" for v in distinct[:: max(1, len(distinct) // 3)][:3])
+    raise LabelError(
+        f"column {name!r} of {path} looks continuous ({len(distinct):,} distinct values, "
+        f"such as {examples}), not like class labels: pass --fitness-col {name} with "
+        "--threshold VALUE|median|qN instead"
+    )
 
 
 def _split(fitness, cut, spec, positive, column, path) -> tuple[np.ndarray, np.ndarray, float]:

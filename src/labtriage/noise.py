@@ -8,6 +8,8 @@ Three pieces, all plain functions over numpy arrays (``labels``, ``pred_probs``)
 - a model-free estimate from replicates: two independent measurements of one
   sequence with uniform flip rate eta agree with probability
   ``(1 - eta)**2 + eta**2 / (K - 1)`` (``1 - 2 eta (1 - eta)`` for two classes);
+  each repeated sequence counts once, and controls measured far more often than
+  the rest are reported apart;
 - ``inject_label_noise``, which corrupts labels with known flips for known-truth
   tests and corruption sweeps.
 
@@ -19,7 +21,7 @@ spread between differently seeded models widens them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -28,13 +30,17 @@ METHOD = "confident-joint"
 
 @dataclass(frozen=True)
 class ReplicateEstimate:
-    """Noise rate from sequences measured more than once."""
+    """Noise rate from sequences measured more than once, each sequence counted once."""
 
-    n_groups: int  # sequences with two or more rows
-    n_pairs: int  # pairs of measurements compared
-    disagreement: float  # fraction of those pairs with different labels
+    n_groups: int  # repeated sequences the estimate uses (controls left out)
+    n_pairs: int  # pairs of measurements among them
+    disagreement: float  # mean over those sequences of the share of their pairs that disagree
     noise_rate: float
     interval: tuple[float, float]
+    weighting: str = "per-sequence"
+    pair_share_top1: float = 0.0  # share of the pairs from the most measured sequence
+    pair_share_top5: float = 0.0  # ... and from the five most measured
+    controls: list[dict] = field(default_factory=list)  # left out: see find_controls
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,8 @@ def estimate_noise(
         the bootstrap draws of every repeat.
     classes : sequence of K label values, for naming the flip rates.
     groups : np.ndarray of shape (N,), optional
-        Sequence group ids; enables the replicate estimate.
+        Equal for identical sequences (the sequences themselves name any control
+        in the result); enables the replicate estimate.
     level : float, default 0.9
         Coverage of the percentile interval.
     n_boot : int, default 200
@@ -175,7 +182,15 @@ def estimate_noise(
         method=METHOD,
         replicates=None
         if groups is None
-        else estimate_replicate_noise(labels, groups, level=level, n_boot=n_boot, seed=seed),
+        else estimate_replicate_noise(
+            labels,
+            groups,
+            n_classes=len(classes),
+            classes=classes,
+            level=level,
+            n_boot=n_boot,
+            seed=seed,
+        ),
         n_rows=len(labels),
         n_repeats=len(repeats),
     )
@@ -186,39 +201,109 @@ def estimate_replicate_noise(
     groups: np.ndarray,
     *,
     n_classes: int | None = None,
+    classes: Sequence | None = None,
     level: float = 0.9,
     n_boot: int = 200,
     seed: int = 0,
 ) -> ReplicateEstimate | None:
     """Model-free noise rate from sequences measured more than once.
 
-    Every pair of rows within a group is one comparison. With uniform flip rate
-    eta over K classes a pair disagrees with probability ``d = 2 eta - a eta**2``,
-    ``a = K / (K - 1)``, so ``eta = (1 - sqrt(1 - a d)) / a``. Disagreement above
-    ``1 / a`` (worse than chance) is reported as the chance-level rate.
-    The interval resamples groups. Returns None when no sequence repeats.
+    Each repeated sequence contributes the share of its pairs of measurements
+    that disagree, ``d_g``; the estimate is their mean, so every sequence counts
+    once and a wild type measured a hundred times weighs no more than a variant
+    measured twice. With uniform flip rate eta over K classes a pair disagrees
+    with probability ``d = 2 eta - a eta**2``, ``a = K / (K - 1)``, so
+    ``eta = (1 - sqrt(1 - a d)) / a``; disagreement above ``1 / a`` (worse than
+    chance) is reported as the chance-level rate. Controls (:func:`find_controls`)
+    are left out and listed. The interval resamples sequences.
+
+    Parameters
+    ----------
+    labels : np.ndarray of shape (N,), class indices
+    groups : np.ndarray of shape (N,)
+        Equal for identical sequences; pass the sequences themselves to have the
+        controls named by their sequence.
+    classes : sequence of K label values, optional
+        Names the label counts of the controls; default the class indices.
+
+    Returns
+    -------
+    ReplicateEstimate or None
+        None when no sequence repeats.
     """
     _check_level(level)
     labels = np.asarray(labels, dtype=np.int64)
-    k = int(labels.max()) + 1 if n_classes is None else n_classes
-    counts = _group_class_counts(labels, np.asarray(groups), k)
-    counts = counts[counts.sum(axis=1) >= 2]
+    # Two classes at least: labels that all agree still give a rate (zero).
+    k = max(int(labels.max()) + 1, 2) if n_classes is None else n_classes
+    names, counts = _group_class_counts(labels, np.asarray(groups), k)
+    size = counts.sum(axis=1)
+    names, counts, size = names[size >= 2], counts[size >= 2], size[size >= 2]
     if not len(counts):
         return None
-    size = counts.sum(axis=1)
-    pairs = size * (size - 1) / 2
-    disagree = (size**2 - (counts**2).sum(axis=1)) / 2
+    control = find_controls(size)
+    shares = _disagreement_per_group(counts[~control])
     rng = np.random.default_rng(seed)
-    boot = rng.integers(0, len(counts), size=(n_boot, len(counts)))
-    draws = _eta_from_disagreement(disagree[boot].sum(1) / pairs[boot].sum(1), k)
-    d = float(disagree.sum() / pairs.sum())
+    boot = rng.integers(0, len(shares), size=(n_boot, len(shares)))
+    d = float(shares.mean())
+    point = float(_eta_from_disagreement(np.array(d), k))
+    pairs = np.sort(size[~control] * (size[~control] - 1) / 2)[::-1]
     return ReplicateEstimate(
-        n_groups=len(counts),
+        n_groups=len(shares),
         n_pairs=int(pairs.sum()),
         disagreement=d,
-        noise_rate=float(_eta_from_disagreement(np.array(d), k)),
-        interval=_percentiles(draws, level),
+        noise_rate=point,
+        interval=_containing(
+            _percentiles(_eta_from_disagreement(shares[boot].mean(1), k), level), point
+        ),
+        pair_share_top1=float(pairs[0] / pairs.sum()),
+        pair_share_top5=float(pairs[:5].sum() / pairs.sum()),
+        controls=_describe_controls(names[control], counts[control], classes),
     )
+
+
+def find_controls(sizes: np.ndarray, *, min_rows: int = 10, factor: float = 10.0) -> np.ndarray:
+    """Which repeated sequences look like a control or wild type, bool shape (G,).
+
+    A library variant is measured once or a few times; a sequence measured at
+    least ``min_rows`` times and ``factor`` times as often as the median repeated
+    sequence is there by design (a wild type or reference on every plate). Its
+    spread is the assay's variation at that one sequence, not the library's label
+    noise, so it is reported apart. The median sequence itself never qualifies,
+    so some sequences always remain.
+
+    Parameters
+    ----------
+    sizes : np.ndarray of shape (G,)
+        Measurements of each repeated sequence (all at least 2).
+    """
+    sizes = np.asarray(sizes)
+    return (sizes >= min_rows) & (sizes >= factor * np.median(sizes))
+
+
+def _disagreement_per_group(counts: np.ndarray) -> np.ndarray:
+    """Share of each group's pairs of rows whose labels differ, shape (G,)."""
+    size = counts.sum(axis=1)
+    return (size**2 - (counts**2).sum(axis=1)) / (size * (size - 1))
+
+
+def _describe_controls(names: np.ndarray, counts: np.ndarray, classes) -> list[dict]:
+    classes = range(counts.shape[1]) if classes is None else classes
+    shares = _disagreement_per_group(counts)
+    return [
+        {
+            "sequence": name.item() if hasattr(name, "item") else name,
+            "n_rows": int(row.sum()),
+            "label_counts": {str(c): int(n) for c, n in zip(classes, row, strict=True)},
+            "disagreement": float(share),
+        }
+        for name, row, share in zip(names, counts, shares, strict=True)
+    ]
+
+
+def _containing(interval: tuple[float, float], point: float) -> tuple[float, float]:
+    # A percentile interval of a mean nearly always holds the mean; with a handful
+    # of sequences it can miss it by a draw, and an interval must contain its point.
+    return min(interval[0], point), max(interval[1], point)
 
 
 def _eta_from_disagreement(d: np.ndarray, k: int) -> np.ndarray:
@@ -226,11 +311,14 @@ def _eta_from_disagreement(d: np.ndarray, k: int) -> np.ndarray:
     return (1.0 - np.sqrt(np.clip(1.0 - a * d, 0.0, None))) / a
 
 
-def _group_class_counts(labels: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
-    _, g = np.unique(groups, return_inverse=True)
-    counts = np.zeros((int(g.max()) + 1, k), dtype=np.int64)
-    np.add.at(counts, (g, labels), 1)
-    return counts
+def _group_class_counts(
+    labels: np.ndarray, groups: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct group value and its label counts, shapes (G,) and (G, K)."""
+    names, g = np.unique(groups, return_inverse=True)
+    counts = np.zeros((len(names), k), dtype=np.int64)
+    np.add.at(counts, (g.reshape(-1), labels), 1)
+    return names, counts
 
 
 def _bootstrap_rows(

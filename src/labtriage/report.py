@@ -1,6 +1,9 @@
-"""Everything a person or a program reads: rich console output, JSON, HTML with figures.
+"""The audit's outputs and the record of a run: scores, worklist, report.json, report.html.
 
-Also the output discipline every command shares: outputs are checked before any
+Assembles report.json (what was read, counted, estimated and how it ran, with
+notes a reader must see) and hands the page to ``html_report`` and its figures to
+``figures``; the terminal summary is ``console``'s. Also the progress bars, and
+the output discipline every command shares: outputs are checked before any
 work starts (never overwrite without ``--force``) and written atomically (a
 temporary name in the same folder, then a rename), so a crash never leaves a
 half-written file under a final name.
@@ -8,9 +11,6 @@ half-written file under a final name.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import os
 import platform
@@ -19,18 +19,13 @@ from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from labtriage.exceptions import OutputExistsError
 
-_CSS = (
-    "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse}"
-    "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
-)
 LIBRARIES = ("labtriage", "torch", "cleanlab", "scikit-learn", "numpy", "pandas", "biopython")
 
 
@@ -57,10 +52,19 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})
         ) as f:
             f.write(data)
+        # mkstemp creates the file private (0600); give it the mode any new file gets
+        # under the user's umask, so a shared lab server can read the outputs.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; put it back at once
+    os.umask(mask)
+    return mask
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -98,51 +102,106 @@ def _json_default(obj):
 # --- the audit's outputs ---------------------------------------------------------------
 
 
-def write_audit(result, data, config: dict, outputs: dict[str, Path]) -> dict:
-    """Write scores.csv, worklist.csv, report.json and report.html; return the report."""
+def write_audit(result, data, config: dict, outputs: dict[str, Path], *, plot_columns=None) -> dict:
+    """Write scores.csv, worklist.csv, report.json and report.html; return the report.
+
+    ``plot_columns`` names the numeric input columns drawn against quality in the
+    HTML report; None picks them (``figures.numeric_columns``).
+    """
+    from labtriage.figures import audit_figures
+    from labtriage.html_report import render_html
+
     report = _audit_report(result, data, config, outputs)
     report["versions"] = library_versions()
     write_csv(outputs["scores.csv"], result.scores)
     write_csv(outputs["worklist.csv"], result.worklist)
     write_json(outputs["report.json"], report)
-    write_atomic(
-        outputs["report.html"],
-        render_html(report, audit_figures(result.scores), result.worklist),
-    )
+    figures = audit_figures(_figure_data(result, data, report, plot_columns))
+    write_atomic(outputs["report.html"], render_html(report, figures, result.worklist))
     return report
+
+
+def _figure_data(result, data, report: dict, plot_columns):
+    from labtriage.figures import FigureData, numeric_columns
+
+    rows = data.frame.iloc[data.row]
+    shown = (data.sequence_col, data.label_col, data.fitness_col)
+    names = numeric_columns(rows, exclude=shown) if plot_columns is None else plot_columns
+    fitness = None
+    if data.threshold is not None:
+        fitness = pd.to_numeric(rows[data.fitness_col]).to_numpy(dtype=float)
+    return FigureData(
+        scores=result.scores,
+        fitness=fitness,
+        threshold=data.threshold,
+        fitness_name=data.fitness_col,
+        columns={n: pd.to_numeric(rows[n], errors="coerce").to_numpy(dtype=float) for n in names},
+        models=report["models"],
+        yardstick=report["yardstick"],
+    )
 
 
 def _audit_report(result, data, config: dict, outputs: dict[str, Path]) -> dict:
     oos = result.oos
+    noise = result.noise.to_dict()
+    controls = (noise["replicates"] or {}).get("controls", [])
+    control_groups = {c["sequence"] for c in controls}
+    conflicting = data.conflicting_groups()
     counts = {
         "n_rows": data.n_rows,
+        "n_sequences": int(data.groups.max(initial=-1)) + 1,
         "n_input_rows": len(data.frame),
         "n_dropped": len(data.dropped_rows),
         "n_classes": data.n_classes,
         "class_counts": {str(c): int((data.labels == k).sum()) for k, c in enumerate(data.classes)},
         "n_issues": int(result.scores["is_issue"].sum()),
         "n_worklist": len(result.worklist),
+        "worklist_unit": "rows" if config.get("per_row") else "sequences",
         "n_replicate_groups": len(data.replicate_groups()),
-        "n_conflicting_groups": len(data.conflicting_groups()),
+        "n_conflicting_groups": len(conflicting),
+        "n_controls": len(controls),
+    }
+    group_sequence = data.sequences[np.unique(data.groups, return_index=True)[1]]
+    conflicting_sequences = set(group_sequence[conflicting])
+    counts["n_conflicting_groups_not_controls"] = len(conflicting_sequences - control_groups)
+    models = {
+        name: {**m, "recall": result.yardstick.get("recall", {}).get(name, {})}
+        for name, m in oos.metrics.items()
     }
     return {
         "command": "audit",
         "input": _input_record(data),
         "counts": counts,
-        "noise": result.noise.to_dict(),
-        "models": oos.metrics,
+        "worklist": _worklist_record(result.worklist, data, config),
+        "noise": noise,
+        "models": models,
+        "yardstick": {k: v for k, v in result.yardstick.items() if k != "recall"},
         "blend": {"lstm_weight": oos.lstm_weight},
         "training": {"first_noise_estimate": oos.first_noise_estimate, "folds": oos.training},
         "config": config,
         "timings": result.timings,
         "outputs": {k: str(v) for k, v in outputs.items()},
-        "notes": _notes(data, oos, counts),
+        "notes": _notes(data, oos, counts) + replicate_notes(noise["replicates"]),
+    }
+
+
+def _worklist_record(worklist: pd.DataFrame, data, config: dict) -> dict:
+    """What the worklist holds and how its tiers were called."""
+    from labtriage.worklist import TIERS, near_threshold_rule
+
+    tiers = worklist["tier"].value_counts() if len(worklist) else pd.Series(dtype=int)
+    return {
+        "lines": len(worklist),
+        "unit": "rows" if config.get("per_row") else "sequences",
+        "tiers": {t: int(tiers.get(t, 0)) for t in TIERS},
+        "near_threshold": None if data.threshold is None else near_threshold_rule(data),
     }
 
 
 def _input_record(data) -> dict:
     return {
         "path": str(data.path),
+        "sheet": data.sheet,
         "sequence_col": data.sequence_col,
         "label_col": data.label_col,
         "fitness_col": data.fitness_col,
@@ -150,6 +209,7 @@ def _input_record(data) -> dict:
         "threshold_spec": data.threshold_spec,
         "positive": data.positive,
         "translated_from_dna": data.translated,
+        "found_by_name": list(data.found_by_name),
     }
 
 
@@ -164,10 +224,10 @@ def _notes(data, oos, counts: dict) -> list[str]:
             f"{counts['n_dropped']:,} rows with invalid sequences or labels were dropped "
             "(--invalid drop)"
         )
-    if counts["n_conflicting_groups"]:
+    if counts["n_conflicting_groups_not_controls"]:
         notes.append(
-            f"{counts['n_conflicting_groups']:,} sequences occur with different labels: "
-            "they are kept in one fold and feed the replicate noise estimate"
+            f"{counts['n_conflicting_groups_not_controls']:,} sequences occur with different "
+            "labels: they are kept in one fold and feed the replicate noise estimate"
         )
     if oos.lstm_weight == 0:
         notes.append(
@@ -175,6 +235,40 @@ def _notes(data, oos, counts: dict) -> list[str]:
             "the scores come from the baseline"
         )
     return notes
+
+
+def replicate_notes(replicates: dict | None) -> list[str]:
+    """What a reader must know about the replicate estimate: controls, thin evidence."""
+    if not replicates:
+        return []
+    notes = []
+    for ctl in replicates.get("controls", []):
+        labels = ", ".join(f"{n:,} labeled {c}" for c, n in ctl["label_counts"].items())
+        sequence = short_sequence(ctl["sequence"])
+        notes.append(
+            f"sequence {sequence} is measured {ctl['n_rows']:,} times ({labels}), "
+            "far more often than the other repeated sequences: it looks like a control or "
+            "wild type, measured by design. Its spread is the assay's variation at one "
+            "sequence, not label noise: it is left out of the replicate estimate and the worklist"
+        )
+    if replicates["n_groups"] > 5 and replicates["pair_share_top5"] > 0.5:
+        notes.append(
+            f"the 5 most measured sequences supply {replicates['pair_share_top5']:.0%} of the "
+            f"{replicates['n_pairs']:,} replicate pairs: the replicate estimate counts each "
+            "sequence once, so that they do not decide it alone"
+        )
+    if replicates["n_groups"] < 20:
+        notes.append(
+            f"the replicate estimate rests on {replicates['n_groups']:,} repeated sequences "
+            "only: read its interval before its point"
+        )
+    return notes
+
+
+def short_sequence(sequence, width: int = 30) -> str:
+    """``sequence`` as text, cut to ``width`` characters with an ellipsis."""
+    text = str(sequence)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # --- progress ------------------------------------------------------------------------
@@ -229,149 +323,3 @@ class FoldProgressBars:
             total=self.progress.tasks[task].completed or 1,
             completed=self.progress.tasks[task].completed or 1,
         )
-
-
-# --- console -------------------------------------------------------------------------
-
-
-def noise_table(estimate: dict) -> Table:
-    """The noise estimate, its interval, flip rates and the replicate estimate."""
-    table = Table(title="Label noise", show_header=False, title_justify="left")
-    lo, hi = estimate["interval"]
-    table.add_row(
-        "noise rate",
-        f"{estimate['noise_rate']:.3f}  [{lo:.3f}, {hi:.3f}] ({estimate['level']:.0%} interval)",
-    )
-    for name, rate in estimate["flip_rates"].items():
-        table.add_row(f"flip {name}", f"{rate:.3f}")
-    table.add_row(
-        "method",
-        f"{estimate['method']} on {estimate['n_rows']:,} rows, "
-        f"{estimate['n_repeats']} CV repeat(s)",
-    )
-    rep = estimate.get("replicates")
-    if rep:
-        table.add_row(
-            "replicates",
-            f"{rep['noise_rate']:.3f}  [{rep['interval'][0]:.3f}, {rep['interval'][1]:.3f}] "
-            f"from {rep['n_groups']:,} repeated sequences "
-            f"({rep['disagreement']:.1%} of pairs disagree)",
-        )
-    else:
-        table.add_row("replicates", "none: no sequence is measured twice")
-    return table
-
-
-def models_table(metrics: dict, weight: float) -> Table:
-    """Out-of-sample log-loss and accuracy (against the given labels) of each model."""
-    table = Table(title="Models, out of sample (vs the given labels)", title_justify="left")
-    for col in ("model", "log-loss", "accuracy"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for name, m in metrics.items():
-        label = f"blend ({weight:.2f} LSTM)" if name == "blend" else name
-        table.add_row(label, f"{m['log_loss']:.4f}", f"{m['accuracy']:.3f}")
-    return table
-
-
-def worklist_table(worklist: pd.DataFrame, *, n: int = 10) -> Table:
-    """The first ``n`` rows of the worklist."""
-    table = Table(
-        title=f"Most suspect labels (first {min(n, len(worklist))} of {len(worklist):,})",
-        title_justify="left",
-    )
-    cols = ["rank", "row", "sequence", "label", "suggested_label", "p_label", "quality"]
-    for col in cols:
-        table.add_column(col, justify="right" if col not in ("sequence",) else "left")
-    for rec in worklist.head(n).itertuples(index=False):
-        r = rec._asdict()
-        table.add_row(*(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
-    return table
-
-
-def render_audit(console: Console, report: dict, worklist: pd.DataFrame) -> None:
-    """Summary of an audit on the console."""
-    c = report["counts"]
-    console.print(
-        f"[bold]{c['n_rows']:,}[/] rows, {c['n_classes']} classes, "
-        f"[bold red]{c['n_issues']:,}[/] flagged as likely mislabeled "
-        f"({c['n_issues'] / max(c['n_rows'], 1):.1%})"
-    )
-    for note in report["notes"]:
-        console.print(f"[yellow]note:[/] {note}")
-    console.print(models_table(report["models"], report["blend"]["lstm_weight"]))
-    console.print(noise_table(report["noise"]))
-    if len(worklist):
-        console.print(worklist_table(worklist))
-    for name, path in report["outputs"].items():
-        console.print(f"{name:<10} {path}")
-
-
-# --- figures and HTML ----------------------------------------------------------------
-
-
-def audit_figures(scores: pd.DataFrame) -> dict[str, str]:
-    """PNG figures of an audit, base64-encoded for embedding in HTML."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figures = {}
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    bins = [i / 40 for i in range(41)]
-    ax.hist(scores.loc[~scores["is_issue"], "quality"], bins=bins, color="#4c72b0", label="kept")
-    ax.hist(scores.loc[scores["is_issue"], "quality"], bins=bins, color="#dd4444", label="flagged")
-    ax.set(
-        xlabel="label quality (out-of-sample probability of the given label)",
-        ylabel="rows",
-        yscale="log",
-    )
-    ax.legend(frameon=False)
-    figures["Label quality of every row"] = _png(fig)
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    # One curve per class: mass near 0 is rows of that class the model contradicts,
-    # so unequal curves show class-dependent (asymmetric) noise at a glance.
-    for label, rows in scores.groupby("label", sort=True):
-        ax.hist(rows["p_label"], bins=bins, histtype="step", lw=1.5, label=f"labeled {label}")
-    ax.set(xlabel="out-of-sample probability of the given label", ylabel="rows", yscale="log")
-    ax.legend(frameon=False, loc="upper left")
-    figures["Probability of the given label, by class"] = _png(fig)
-    plt.close("all")
-    return figures
-
-
-def render_html(report: dict, figures: dict[str, str], worklist: pd.DataFrame) -> str:
-    """A self-contained HTML report: summary, figures, the top of the worklist."""
-    c, n = report["counts"], report["noise"]
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{m['log_loss']:.4f}</td><td>{m['accuracy']:.3f}</td></tr>"
-        for k, m in report["models"].items()
-    )
-    figs = "".join(
-        f"<h3>{html.escape(t)}</h3><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'>"
-        for t, b in figures.items()
-    )
-    notes = "".join(f"<li>{html.escape(x)}</li>" for x in report["notes"])
-    top = worklist.head(50).to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)
-    head = f"<meta charset='utf-8'><title>labtriage audit</title><style>{_CSS}</style>"
-    path = html.escape(report["input"]["path"])
-    return f"""<!doctype html><html><head>{head}</head><body>
-<h1>labtriage audit of {path}</h1>
-<p><b>{c["n_rows"]:,}</b> rows, {c["n_classes"]} classes;
-<b>{c["n_issues"]:,}</b> flagged as likely mislabeled.</p>
-<p>Estimated noise rate <b>{n["noise_rate"]:.3f}</b>
-({n["level"]:.0%} interval {n["interval"][0]:.3f} to {n["interval"][1]:.3f}).
-A weak model inflates this estimate: read it beside the models' out-of-sample quality below.</p>
-<ul>{notes}</ul>
-<h2>Models</h2><table><tr><th>model</th><th>log-loss</th><th>accuracy</th></tr>{rows}</table>
-<h2>Figures</h2>{figs}
-<h2>Worklist (first 50 rows)</h2>{top}
-</body></html>
-"""
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    return base64.b64encode(buf.getvalue()).decode()

@@ -53,9 +53,11 @@ def read_table(
     Returns
     -------
     pd.DataFrame
-        The table as read. Sequence-like columns (by name) stay strings, so "NA" and
-        leading zeros survive. FASTA gives ``id``, ``sequence`` and one column per
-        ``key=value`` field of the description (numeric when every value is a number).
+        The table as read, column names stripped of surrounding spaces. Sequence-like
+        columns (by name) stay strings, so "NA" and leading zeros survive. For Excel,
+        ``attrs["sheet"]`` names the sheet read and ``attrs["sheets"]`` lists them all.
+        FASTA gives ``id``, ``sequence`` and one column per ``key=value`` field of the
+        description (numeric when every value is a number).
 
     Raises
     ------
@@ -81,7 +83,7 @@ def read_table(
         frame = _read_delimited(path, data, "," if fmt == "csv" else "\t", as_text)
     if len(frame) == 0:
         raise InputFileError(f"{path} has no data rows: add rows below the header")
-    return frame
+    return _strip_names(path, frame)
 
 
 def table_format(path: str) -> tuple[str, bool]:
@@ -112,6 +114,16 @@ def table_format(path: str) -> tuple[str, bool]:
 def quote_names(names) -> str:
     """Column or sheet names as ``'a', 'b'`` for error messages."""
     return ", ".join(repr(str(name)) for name in names)
+
+
+def _strip_names(path: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names without surrounding spaces, here once, so every option and message
+    sees ``label`` for a header cell ``"label "``."""
+    names = [name.strip() if isinstance(name, str) else name for name in frame.columns]
+    if names != list(frame.columns):
+        _check_unique(path, names, "once surrounding spaces are removed")
+        frame.columns = names
+    return frame
 
 
 def _read_bytes(path: str, gzipped: bool) -> bytes:
@@ -172,12 +184,12 @@ def _na_options(header: list) -> dict:
     return {"keep_default_na": False, "na_values": na_values, "dtype": dtype}
 
 
-def _check_unique(path: str, names: list) -> None:
+def _check_unique(path: str, names: list, when: str = "") -> None:
     duplicated = list(dict.fromkeys(name for i, name in enumerate(names) if name in names[:i]))
     if duplicated:
         raise ColumnError(
-            f"duplicate column name {quote_names(duplicated)} in {path}: "
-            "give every column its own name"
+            f"duplicate column name {quote_names(duplicated)} in {path}"
+            f"{' ' + when if when else ''}: give every column its own name"
         )
 
 
@@ -192,7 +204,10 @@ def _read_xlsx(path: str, data: bytes, sheet: str | int | None, as_text: bool) -
             return top
         header = [f"Unnamed: {i}" if pd.isna(v) else v for i, v in enumerate(top.iloc[0])]
         _check_unique(path, header)
-        return pd.read_excel(book, sheet_name=name, **(_TEXT if as_text else _na_options(header)))
+        frame = pd.read_excel(book, sheet_name=name, **(_TEXT if as_text else _na_options(header)))
+        # Which sheet was read, and which others there are, for messages (io.read_assay).
+        frame.attrs["sheet"], frame.attrs["sheets"] = name, list(book.sheet_names)
+        return frame
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as err:
         raise InputFileError(
             f"cannot read {path} as an Excel workbook ({type(err).__name__}: {err}): "

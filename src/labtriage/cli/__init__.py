@@ -15,7 +15,7 @@ import typer
 
 from labtriage import __version__
 from labtriage.cli.audit import audit
-from labtriage.cli.common import demo_path
+from labtriage.cli.common import App, demo_path
 from labtriage.cli.noise import estimate_noise_cmd
 from labtriage.cli.predict import predict
 from labtriage.cli.simulate import simulate
@@ -23,7 +23,7 @@ from labtriage.cli.train import train
 
 __all__ = ["app", "demo_path"]
 
-app = typer.Typer(
+app = App(
     help="Find the mislabeled rows of a wet-lab assay table, estimate its label noise, "
     "and train a model to keep.",
     no_args_is_help=True,
@@ -41,7 +41,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            metavar="",
+            show_default=False,
+            help="Show the version.",
+        ),
     ] = False,
 ) -> None:
     """Audit assay labels, estimate their noise, and train and use a model."""

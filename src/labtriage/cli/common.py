@@ -10,62 +10,122 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 from labtriage.exceptions import LabtriageError
 
 # --- options shared by every command ------------------------------------------------
-Seed = Annotated[int, typer.Option(help="Seed for folds, models and bootstrap.")]
-Device = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
+Seed = Annotated[
+    int, typer.Option(help="Seed for the folds, the models' initial weights and the bootstrap.")
+]
+Device = Annotated[
+    str, typer.Option(metavar="auto|cpu|cuda", help="auto (CUDA when available), cpu or cuda.")
+]
 Jobs = Annotated[
     int | None,
     typer.Option(
-        help="Fold models trained at once [default: one per CPU thread on the CPU, 1 on CUDA]."
+        metavar="N",
+        show_default="one per CPU thread on the CPU, 1 on CUDA",
+        help="Fold models trained at once.",
     ),
 ]
 Epochs = Annotated[
     str,
     typer.Option(
+        metavar="auto|N",
         help="auto (from the table's size: about 3,000 optimizer steps, 10 to 40 epochs, the "
-        "learning rate decayed to zero) or a number; early stopping may end sooner."
+        "learning rate decayed to zero) or a number; early stopping may end sooner.",
     ),
 ]
 Schedule = Annotated[
-    str, typer.Option(help="Learning rate: cosine (decays to zero over the epochs) or constant.")
+    str,
+    typer.Option(
+        metavar="cosine|constant",
+        help="Learning rate: cosine (decays to zero over the epochs) or constant.",
+    ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
-Debug = Annotated[bool, typer.Option(help="Show tracebacks instead of one-line errors.")]
-Force = Annotated[bool, typer.Option(help="Overwrite existing outputs.")]
+# Flags: one name and no value placeholder in --help.
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", metavar="", show_default=False, help="Print only results and errors."
+    ),
+]
+Debug = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        metavar="",
+        show_default=False,
+        help="Show tracebacks instead of one-line errors.",
+    ),
+]
+Force = Annotated[
+    bool,
+    typer.Option("--force", metavar="", show_default=False, help="Overwrite existing outputs."),
+]
 AssayPath = Annotated[
     Path | None,
     typer.Argument(help="Assay table: .csv .tsv .txt .xlsx .fasta .fa .parquet, optionally .gz."),
 ]
 SequenceCol = Annotated[
-    str | None, typer.Option(help="Column of peptide or DNA sequences.", rich_help_panel="Data")
+    str | None,
+    typer.Option(
+        metavar="COL",
+        show_default="found by name",
+        help="Column of peptide or DNA sequences.",
+        rich_help_panel="Data",
+    ),
 ]
 LabelCol = Annotated[
-    str | None, typer.Option(help="Column of class labels.", rich_help_panel="Data")
+    str | None,
+    typer.Option(
+        metavar="COL",
+        show_default="found by name",
+        help="Column of class labels.",
+        rich_help_panel="Data",
+    ),
 ]
 FitnessCol = Annotated[
     str | None,
-    typer.Option(help="Column of fitness values (use with --threshold).", rich_help_panel="Data"),
+    typer.Option(
+        metavar="COL",
+        show_default="found by name with --threshold",
+        help="Column of fitness values (use with --threshold).",
+        rich_help_panel="Data",
+    ),
 ]
 Threshold = Annotated[
     str | None,
     typer.Option(
-        help="VALUE, median, or qN (Nth percentile) on the fitness.", rich_help_panel="Data"
+        metavar="VALUE|median|qN",
+        help="VALUE, median, or qN (Nth percentile) on the fitness.",
+        rich_help_panel="Data",
     ),
 ]
 Positive = Annotated[
     str,
-    typer.Option(help="Positive class lies above or below the threshold.", rich_help_panel="Data"),
+    typer.Option(
+        metavar="above|below",
+        help="Positive class lies above or below the threshold.",
+        rich_help_panel="Data",
+    ),
 ]
 Sheet = Annotated[
-    str | None, typer.Option(help="Excel sheet name or 0-based index.", rich_help_panel="Data")
+    str | None,
+    typer.Option(
+        metavar="NAME|INDEX",
+        show_default="the first sheet",
+        help="Excel sheet name or 0-based index.",
+        rich_help_panel="Data",
+    ),
 ]
 Invalid = Annotated[
     str,
     typer.Option(
-        help="error: stop at invalid sequences; drop: drop and count them.", rich_help_panel="Data"
+        metavar="error|drop",
+        help="error: stop at invalid sequences; drop: drop and count them.",
+        rich_help_panel="Data",
     ),
 ]
 
@@ -91,6 +151,43 @@ def errors(debug: bool, *, resumable: bool = False) -> Iterator[None]:
         hint = ": finished folds are kept, rerun the same command to resume" if resumable else ""
         Console(stderr=True).print(f"interrupted{hint}", highlight=False)
         raise typer.Exit(130) from None
+
+
+class _PlainHelp:
+    """--help shows no value placeholder, like every other flag."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _PlainHelpCommand(_PlainHelp, TyperCommand):
+    pass
+
+
+class _PlainHelpGroup(_PlainHelp, TyperGroup):
+    pass
+
+
+class App(typer.Typer):
+    """``typer.Typer`` whose commands show flags without a value placeholder."""
+
+    def __init__(self, **kwargs):
+        super().__init__(cls=_PlainHelpGroup, **kwargs)
+
+    def command(self, *args, cls=_PlainHelpCommand, **kwargs):
+        return super().command(*args, cls=cls, **kwargs)
+
+
+def say_columns(console: Console, assay) -> None:
+    """Say which columns (and sheet) were found without being asked."""
+    from labtriage.io import describe_columns
+
+    found = describe_columns(assay)
+    if found:
+        console.print(found, soft_wrap=True, highlight=False, markup=False)
 
 
 def make_console(quiet: bool) -> Console:

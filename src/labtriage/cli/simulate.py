@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from labtriage.cli.common import Debug, Force, Quiet, Seed, errors, gzip_bytes, make_console
+from labtriage.cli.common import Debug, Force, Quiet, errors, gzip_bytes, make_console
 
 
 def simulate(
@@ -22,7 +22,9 @@ def simulate(
             "is pairwise, in [0, 1)."
         ),
     ] = "mild",
-    seed: Seed = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the landscape, the sequences and which labels flip.")
+    ] = 0,
     force: Force = False,
     quiet: Quiet = False,
     debug: Debug = False,
