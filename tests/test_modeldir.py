@@ -41,7 +41,7 @@ def test_writes_the_model_directory(tmp_path, fitted):
     assert doc["noise_estimate"]["noise_rate"] == result.noise_rate
     assert doc["estimator"]["params"]["noise_rate"] == result.noise_rate
     assert doc["training"]["batch_size"] == result.model.train_result_.batch_size
-    assert doc["training"]["schedule"] == "constant"
+    assert doc["training"]["schedule"] == result.model.schedule == "cosine"
     assert doc["training"]["n_held_out_rows"] == doc["held_out"]["n_rows"]
     assert doc["held_out"] == result.held_out
     counts = np.bincount(assay.labels).tolist()
