@@ -112,7 +112,8 @@ def test_epochs_and_loss_in_words():
     from labtriage.modeldir import _probabilities_caveat, epochs_text
 
     run = {"epochs_run": 12, "best_epoch": 7}
-    assert epochs_text({**run, "max_epochs": 40}) == "12 run of at most 40, kept 7"
-    assert epochs_text({**run, "max_epochs": "auto"}) == "12 run (budget: auto), kept 7"
+    assert epochs_text({**run, "max_epochs": 40}) == "12 run (at most 40), kept 7"
+    auto = {**run, "max_epochs": 22, "epochs_option": "auto"}
+    assert epochs_text(auto) == "12 run (at most 22, set by the table's size), kept 7"
     assert "given labels, noise included" in _probabilities_caveat("ce")
     assert "not calibrated" in _probabilities_caveat("forward")

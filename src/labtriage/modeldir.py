@@ -30,7 +30,6 @@ from labtriage.io import Assay
 from labtriage.model import LSTMClassifier
 from labtriage.modelfile import MODEL_FILE, WEIGHTS_FILE, read_model_json
 from labtriage.report import check_outputs_free, library_versions
-from labtriage.train import TrainConfig
 
 CARD_FILE = "MODEL_CARD.md"
 _CROSS_ENTROPY = "ce"  # the loss whose probabilities are calibrated to the given labels
@@ -156,10 +155,10 @@ def _training_record(model: LSTMClassifier) -> dict:
         "batch_size": result.batch_size,
         "batch_size_option": params["batch_size"],
         "learning_rate": result.lr,
-        # An estimator without these parameters trains with TrainConfig's defaults.
-        "schedule": params.get("schedule", TrainConfig.schedule),
-        "loss": params.get("loss", _CROSS_ENTROPY),
-        "max_epochs": params["epochs"],
+        "schedule": params["schedule"],
+        "loss": params["loss"],
+        "epochs_option": params["epochs"],
+        "max_epochs": model.max_epochs(len(model.val_mask_)),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "device": result.device,
@@ -219,9 +218,10 @@ def lengths_text(data: dict) -> str:
 
 def epochs_text(training: dict) -> str:
     """Epochs run, of what budget, and the one kept, in words."""
-    budget = training["max_epochs"]
-    of = f"of at most {budget}" if isinstance(budget, int) else f"(budget: {budget})"
-    return f"{training['epochs_run']} run {of}, kept {training['best_epoch']}"
+    budget = f"at most {training['max_epochs']}"
+    if training.get("epochs_option") == "auto":
+        budget += ", set by the table's size"
+    return f"{training['epochs_run']} run ({budget}), kept {training['best_epoch']}"
 
 
 def label_rule_text(rule: dict) -> str:
