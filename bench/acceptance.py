@@ -55,10 +55,19 @@ def run_cli(*args: str) -> tuple[float, float | None]:
     return wall, peak
 
 
-def simulated_row(n: int, work: Path) -> dict:
-    table_path, out = work / f"sim{n}.csv", work / f"audit{n}"
-    run_cli("simulate", str(table_path), "--n", str(n), "--noise", "0.2", "--quiet")
-    wall, peak = run_cli("audit", str(table_path), "--out", str(out), "--quiet")
+def simulated_row(
+    n: int, work: Path, *, epistasis: str = "mild", trainer: tuple[str, ...] = ()
+) -> dict:
+    """An audit of ``n`` simulated 12-mers with 20 % flips; ``trainer``: extra audit options."""
+    table_path, out = work / f"sim{n}-{epistasis}.csv", work / f"audit{n}-{epistasis}"
+    if not table_path.exists():
+        run_cli(
+            "simulate", str(table_path), "--n", str(n), "--noise", "0.2",
+            "--epistasis", epistasis, "--quiet",
+        )  # fmt: skip
+    wall, peak = run_cli(
+        "audit", str(table_path), "--out", str(out), "--quiet", "--force", *trainer
+    )
     table, scores = pd.read_csv(table_path), pd.read_csv(out / "scores.csv")
     report = json.loads((out / "report.json").read_text())
     flipped, issue = table["flipped"].to_numpy(), scores["is_issue"].to_numpy()
@@ -76,7 +85,32 @@ def simulated_row(n: int, work: Path) -> dict:
         "noise_estimate": round(report["noise"]["noise_rate"], 4),
         "interval_covers": bool(lo <= truth <= hi),
         "lstm_weight": report["blend"]["lstm_weight"],
+        # Out-of-fold accuracy of the blend against the true (clean) labels.
+        "oof_clean_accuracy": round(float(_clean_accuracy(table, scores)), 4),
     }
+
+
+def _clean_accuracy(table: pd.DataFrame, scores: pd.DataFrame) -> float:
+    probs = scores[[f"prob_{c}" for c in (0, 1)]].to_numpy()
+    return (probs.argmax(axis=1) == table["true_label"].to_numpy()).mean()
+
+
+PREVIOUS = ("--epochs", "40", "--schedule", "constant")  # the trainer before the budget
+BUDGET_RESULTS = ROOT / "bench" / "results" / "budget.csv"
+
+
+def budget_rows(n: int, work: Path) -> list[dict]:
+    """The shipped trainer beside the previous one, on the mild and strong landscapes."""
+    rows = []
+    for epistasis in ("mild", "strong"):
+        for name, options in (
+            ("shipped (cosine budget)", ()),
+            ("previous (constant, 40)", PREVIOUS),
+        ):
+            row = simulated_row(n, work, epistasis=epistasis, trainer=options)
+            rows.append({"landscape": epistasis, "trainer": name, **row})
+            print(rows[-1], flush=True)
+    return rows
 
 
 def mason_row(work: Path) -> dict:
@@ -111,7 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20000,50000")
     parser.add_argument("--skip-mason", action="store_true")
+    parser.add_argument(
+        "--budget", type=int, help="instead: the audit of this many rows, shipped vs previous"
+    )
     args = parser.parse_args()
+    if args.budget:
+        return write_budget(args.budget)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in args.sizes.split(",")]:
@@ -126,6 +165,24 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     results.to_csv(RESULTS, index=False)
     print(results.to_markdown(index=False) if _has_tabulate() else results.to_string(index=False))
+
+
+def write_budget(n: int) -> None:
+    from doc import markdown_table, merge_results, write_block
+
+    with tempfile.TemporaryDirectory() as tmp:
+        new = pd.DataFrame(budget_rows(n, Path(tmp))).assign(date=date.today().isoformat())
+    results = merge_results(BUDGET_RESULTS, new, keys=["landscape", "rows", "trainer"])
+    shown = results[["landscape", "rows", "trainer", "wall_s", "peak_rss_mib", "auroc_quality",
+                     "oof_clean_accuracy", "noise_estimate", "lstm_weight", "date"]]  # fmt: skip
+    write_block(
+        "budget",
+        "Audit time and accuracy: the epoch budget",
+        f"`python bench/acceptance.py --budget {n}`: one audit at a time, 20 % flips, "
+        "default options except the previous trainer's `--epochs 40 --schedule constant`; "
+        "`oof_clean_accuracy` is the blend's out-of-fold accuracy against the true labels.\n\n"
+        + markdown_table(shown),
+    )
 
 
 def _has_tabulate() -> bool:
