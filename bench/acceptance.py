@@ -84,7 +84,7 @@ def simulated_row(
         "noise_true": round(float(truth), 4),
         "noise_estimate": round(report["noise"]["noise_rate"], 4),
         "interval_covers": bool(lo <= truth <= hi),
-        "lstm_weight": report["blend"]["lstm_weight"],
+        "lstm_weight": round(report["blend"]["lstm_weight"], 2),
         # Out-of-fold accuracy of the blend against the true (clean) labels.
         "oof_clean_accuracy": round(float(_clean_accuracy(table, scores)), 4),
     }
@@ -168,11 +168,17 @@ def main() -> None:
 
 
 def write_budget(n: int) -> None:
-    from doc import markdown_table, merge_results, write_block
+    from doc import merge_results
 
     with tempfile.TemporaryDirectory() as tmp:
         new = pd.DataFrame(budget_rows(n, Path(tmp))).assign(date=date.today().isoformat())
-    results = merge_results(BUDGET_RESULTS, new, keys=["landscape", "rows", "trainer"])
+    write_budget_doc(merge_results(BUDGET_RESULTS, new, keys=["landscape", "rows", "trainer"]))
+
+
+def write_budget_doc(results: pd.DataFrame) -> None:
+    from doc import markdown_table, write_block
+
+    n = results["rows"].iloc[-1]
     shown = results[["landscape", "rows", "trainer", "wall_s", "peak_rss_mib", "auroc_quality",
                      "oof_clean_accuracy", "noise_estimate", "lstm_weight", "date"]]  # fmt: skip
     write_block(

@@ -178,7 +178,7 @@ def plot(results: pd.DataFrame) -> None:
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(results["dataset"]))
-    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.6), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         rows = results[results["dataset"] == name]
         for trainer in [t for t in ALL_TRAINERS if t in set(rows["trainer"])]:
@@ -189,9 +189,14 @@ def plot(results: pd.DataFrame) -> None:
                 line["injected"], line["clean_test_accuracy"], marker="o", label=trainer, **style
             )
         ax.set(title=name, xlabel="share of training labels flipped", ylabel="clean-test accuracy")
-    axes[0][0].legend(frameon=False, fontsize=7)
+    # One legend for the figure: each panel may show only some of the trainers.
+    labels = {}
+    for ax in axes[0]:
+        labels |= dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    order = [t for t in ALL_TRAINERS if t in labels]
+    fig.legend([labels[t] for t in order], order, loc="lower center", ncol=4, frameon=False)
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(FIGURE, dpi=110)
 
 

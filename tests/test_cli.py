@@ -276,3 +276,14 @@ def test_header_spaces_are_stripped_for_every_option(tmp_path, small_table):
     result = runner.invoke(app, [*args, *FAST])
     assert result.exit_code == 0, result.output
     assert "plate" in pd.read_csv(out / "worklist.csv").columns
+
+
+def test_train_prune_records_the_rows_left_out(tmp_path, small_csv):
+    model_dir = tmp_path / "model"
+    args = ["train", str(small_csv), "--out", str(model_dir), *TRAIN_FAST, "--prune"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((model_dir / "model.json").read_text())
+    assert doc["config"]["prune"] is True and len(doc["pruned_rows"]) > 0
+    assert f"{len(doc['pruned_rows']):,} rows the audit flagged" in result.stdout
+    assert doc["held_out"]["n_rows"] < 80  # held out from the kept rows only

@@ -89,3 +89,16 @@ def test_progress_shows_baseline_folds_then_epochs(fitted, lstm):
     assert events[0] == ("started", LSTM_TASK, -1, lstm.epochs)
     assert events.count(("advance", LSTM_TASK, -1)) == result.model.train_result_.epochs_run
     assert events[-1] == ("done", LSTM_TASK, -1)
+
+
+def test_prune_drops_mostly_injected_flips_and_fits_on_the_rest(assay, lstm, small_table):
+    result = fit_assay(assay, lstm=lstm, seed=0, n_folds=3, prune=True, jobs=2)
+    pruned = result.pruned_rows
+    flipped = small_table["flipped"].to_numpy()
+    assert 0 < len(pruned) < assay.n_rows // 2
+    # 15 % of the rows are flipped; the rows dropped are far richer in flips.
+    assert flipped[pruned].mean() > 2 * flipped.mean()
+    assert len(result.model.val_mask_) == assay.n_rows - len(pruned)  # fitted on the rest
+    # The noise left after pruning, not the table's, sets the batch.
+    assert result.model.noise_rate < result.noise_rate
+    assert fit_assay(assay, lstm=lstm, seed=0, n_folds=3).pruned_rows is None

@@ -39,6 +39,7 @@ class FitResult:
     baseline: dict[str, float]  # the baseline's out-of-sample log_loss and accuracy
     held_out: dict | None  # quality on the held-out slice (None: too few sequences for one)
     timings: dict[str, float] = field(default_factory=dict)
+    pruned_rows: np.ndarray | None = None  # with prune=True: rows left out of the fit
 
 
 def fit_assay(
@@ -48,6 +49,8 @@ def fit_assay(
     seed: int = 0,
     n_folds: int = 5,
     progress: FoldProgress | None = None,
+    prune: bool = False,
+    jobs: int | None = None,
 ) -> FitResult:
     """Fit ``lstm`` on every row of ``assay`` with the audit's first noise estimate.
 
@@ -62,23 +65,52 @@ def fit_assay(
         Folds of the baseline's out-of-sample probabilities.
     progress : FoldProgress, optional
         The baseline's folds, then the LSTM's epochs as fold -1 named :data:`LSTM_TASK`.
+    prune : bool, default False
+        Prune and retrain (the recipe of cleanlab's ``CleanLearning``): run the audit's
+        cross-validation (``crossval.out_of_sample``, the LSTM's folds too), drop the
+        rows cleanlab flags, and fit on the rest with the noise that remains. Costs an
+        audit; the held-out quality is then measured on kept rows only.
+    jobs : int, optional
+        With ``prune``: fold models trained at once (``train.parallel_plan``).
     """
     t0 = time.perf_counter()
     codes = encode_sequences(list(assay.sequences))
-    folds = assign_folds(assay.labels, assay.groups, n_folds=n_folds, seed=seed)
-    eta, baseline = first_noise_estimate(codes, assay.labels, folds, seed=seed, progress=progress)
+    keep = np.ones(assay.n_rows, dtype=bool)
+    if prune:
+        eta, baseline, keep = _audit_flags(assay, codes, lstm, seed, n_folds, progress, jobs)
+    else:
+        folds = assign_folds(assay.labels, assay.groups, n_folds=n_folds, seed=seed)
+        eta, baseline = first_noise_estimate(
+            codes, assay.labels, folds, seed=seed, progress=progress
+        )
     t1 = time.perf_counter()
-    lstm = clone(lstm).set_params(noise_rate=eta)
-    model = _fit_on_all_rows(lstm, codes, assay.classes[assay.labels], progress)
+    # After pruning, the noise left is about the estimate less the share dropped.
+    left = max(0.0, eta - (1.0 - keep.mean()))
+    lstm = clone(lstm).set_params(noise_rate=left)
+    model = _fit_on_all_rows(lstm, codes[keep], assay.classes[assay.labels[keep]], progress)
     t2 = time.perf_counter()
     return FitResult(
         model=model,
         noise_rate=eta,
         n_folds=n_folds,
         baseline=score_pred_probs(assay.labels, baseline),
-        held_out=held_out_quality(model, codes, assay.labels),
+        held_out=held_out_quality(model, codes[keep], assay.labels[keep]),
         timings={"noise_estimate_s": t1 - t0, "training_s": t2 - t1},
+        pruned_rows=np.flatnonzero(~keep) if prune else None,
     )
+
+
+def _audit_flags(assay: Assay, codes, lstm, seed, n_folds, progress, jobs):
+    """The audit's first noise estimate, baseline probabilities and rows cleanlab keeps."""
+    from labtriage.audit import find_issues
+    from labtriage.crossval import out_of_sample
+
+    oos = out_of_sample(
+        codes, assay.labels, assay.groups, lstm=lstm, n_folds=n_folds, seed=seed,
+        progress=progress, jobs=jobs,
+    )  # fmt: skip
+    keep = ~find_issues(assay.labels, oos.pred_probs)
+    return oos.first_noise_estimate, oos.per_model["baseline"], keep
 
 
 def held_out_quality(model, codes: np.ndarray, labels: np.ndarray) -> dict | None:

@@ -115,6 +115,10 @@ def model_metadata(fit_result: FitResult, assay: Assay, config: dict) -> dict:
             "baseline": fit_result.baseline,
         },
         "training": _training_record(fit_result.model),
+        # Prune and retrain: the rows (0-based) the audit flagged and the fit left out.
+        "pruned_rows": None
+        if fit_result.pruned_rows is None
+        else [int(r) for r in assay.row[fit_result.pruned_rows]],
         "held_out": fit_result.held_out,
         "config": config,
         "versions": library_versions(),

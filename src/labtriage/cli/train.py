@@ -46,6 +46,16 @@ def train(
     folds: Annotated[
         int, typer.Option(help="Folds of the baseline behind the first noise estimate.")
     ] = 5,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            metavar="",
+            show_default=False,
+            help="Audit first (cross-validation, as long as labtriage audit), drop the rows "
+            "it flags, and fit on the rest.",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print model.json's summary as JSON on stdout.")
     ] = False,
@@ -87,12 +97,15 @@ def train(
         data = read_data(assay, folds=folds, **data_options(locals()))
         console.print(f"training on {data.n_rows:,} rows of {assay}", soft_wrap=True)
         with FoldProgressBars(console, n_folds=folds, enabled=not (quiet or as_json)) as bars:
-            result = fit_assay(data, lstm=lstm, seed=seed, n_folds=folds, progress=bars)
+            result = fit_assay(
+                data, lstm=lstm, seed=seed, n_folds=folds, progress=bars, prune=prune
+            )
         config = {
             "epochs": epochs,
             "schedule": schedule,
             "batch_size": batch_size,
             "folds": folds,
+            "prune": prune,
             "seed": seed,
         }
         config |= {"device": device, "lstm": lstm.get_params()}
@@ -122,6 +135,8 @@ def render_training(console: Console, doc: dict, out: Path) -> None:
     table.add_row("batch size", f"{t['batch_size']:,} ({grown})")
     table.add_row("schedule", f"{t['schedule']}, learning rate {t['learning_rate']:g}")
     table.add_row("epochs", epochs_text(t))
+    if doc.get("pruned_rows") is not None:
+        table.add_row("pruned", f"{len(doc['pruned_rows']):,} rows the audit flagged, left out")
     console.print(table)
     console.print(quality_table(doc["held_out"]))
     for name in MODEL_DIR_FILES:
