@@ -149,14 +149,14 @@ def test_predict_progress_bar_only_for_more_than_one_batch():
 
     from rich.console import Console
 
-    from labtriage.cli.predict import RowProgressBar
     from labtriage.predict import BATCH_ROWS
+    from labtriage.report import RowProgressBar
 
     console = Console(file=io.StringIO())
-    with RowProgressBar(console) as bar:
+    with RowProgressBar(console, batch_rows=BATCH_ROWS) as bar:
         bar(BATCH_ROWS, BATCH_ROWS)
         assert bar.task is None
-    with RowProgressBar(console) as bar:
+    with RowProgressBar(console, batch_rows=BATCH_ROWS) as bar:
         bar(BATCH_ROWS, BATCH_ROWS + 1)
         bar(BATCH_ROWS + 1, BATCH_ROWS + 1)
         task = bar.progress.tasks[0]

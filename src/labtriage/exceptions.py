@@ -1,6 +1,6 @@
 """The one exception family labtriage raises for bad data.
 
-``cli.py`` turns :class:`LabtriageError` into exit code 1 and ``ValueError``
+``cli`` turns :class:`LabtriageError` into exit code 1 and ``ValueError``
 (bad arguments) into exit code 2, each as one readable line on stderr.
 """
 

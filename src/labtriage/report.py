@@ -274,6 +274,19 @@ def short_sequence(sequence, width: int = 30) -> str:
 # --- progress ------------------------------------------------------------------------
 
 
+def make_progress(console: Console, *, enabled: bool = True) -> Progress:
+    """The bar every command draws: name, bar, done of total, time elapsed."""
+    return Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
+
+
 class FoldProgressBars:
     """Rich progress: one bar for the baseline's folds, one bar per LSTM fold (epochs).
 
@@ -282,15 +295,7 @@ class FoldProgressBars:
     """
 
     def __init__(self, console: Console, *, n_folds: int, enabled: bool = True):
-        self.progress = Progress(
-            TextColumn("{task.description:<18}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not enabled,
-            transient=False,
-        )
+        self.progress = make_progress(console, enabled=enabled)
         self.n_folds = n_folds
         self.tasks: dict[tuple[str, int], int] = {}
 
@@ -323,3 +328,26 @@ class FoldProgressBars:
             total=self.progress.tasks[task].completed or 1,
             completed=self.progress.tasks[task].completed or 1,
         )
+
+
+class RowProgressBar:
+    """A rich bar over the rows scored, shown only when there is more than one batch."""
+
+    def __init__(self, console: Console, *, batch_rows: int):
+        self.console, self.batch_rows, self.task = console, batch_rows, None
+        self.progress = make_progress(console, enabled=not console.quiet)
+
+    def __enter__(self) -> RowProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= self.batch_rows:
+            return
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("scoring rows", total=total)
+        self.progress.update(self.task, completed=done)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from labtriage.cli.common import (
     Debug,
@@ -56,7 +55,10 @@ def predict(
         check_outputs_free([out], force=force)
         console = make_console(quiet)
         model, _ = read_model_dir(model_dir)
-        with RowProgressBar(console) as bar:
+        from labtriage.predict import BATCH_ROWS
+        from labtriage.report import RowProgressBar
+
+        with RowProgressBar(console, batch_rows=BATCH_ROWS) as bar:
             result = predict_table(
                 model,
                 table,
@@ -67,38 +69,6 @@ def predict(
             )
         write_csv(out, result.frame)
         render_predictions(Console(quiet=quiet), result, model.classes_, out)
-
-
-class RowProgressBar:
-    """A rich bar over the rows scored, shown only when there is more than one batch."""
-
-    def __init__(self, console: Console):
-        from labtriage.predict import BATCH_ROWS
-
-        self.console, self.batch_rows, self.task = console, BATCH_ROWS, None
-        self.progress = Progress(
-            TextColumn("{task.description:<18}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=console.quiet,
-        )
-
-    def __enter__(self) -> RowProgressBar:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.task is not None:
-            self.progress.stop()
-
-    def __call__(self, done: int, total: int) -> None:
-        if total <= self.batch_rows:
-            return
-        if self.task is None:
-            self.progress.start()
-            self.task = self.progress.add_task("scoring rows", total=total)
-        self.progress.update(self.task, completed=done)
 
 
 def render_predictions(console: Console, result, classes, out: Path) -> None:
