@@ -35,9 +35,9 @@ def lab_csv(tmp_path, name="lab.csv"):
     return path
 
 
-def scored(path):
+def scored(path, *, threshold="0.5"):
     """The assay and its scores, with the rows below 0.5 quality flagged."""
-    assay = read_assay(path, threshold="0.5")
+    assay = read_assay(path, threshold=threshold)
     p1 = np.array([P1[s] for s in assay.sequences])
     scores = score_rows(
         assay.labels,
@@ -138,16 +138,7 @@ def test_fasta_records_are_found_by_their_id(tmp_path):
     records = [(f"v{i}", s, int(P1[s] > 0.5) ^ (i == 0)) for i, s in enumerate(P1)]
     path = tmp_path / "lab.fasta"
     path.write_text("".join(f">{r} label={y} plate=P1\n{s}\n" for r, s, y in records))
-    assay = read_assay(path)
-    p1 = np.array([P1[s] for s in assay.sequences])
-    scores = score_rows(
-        assay.labels,
-        np.column_stack([1 - p1, p1]),
-        classes=assay.classes,
-        sequences=assay.sequences,
-        row=assay.row,
-        folds=np.zeros(assay.n_rows, dtype=int),
-    )
+    assay, scores = scored(path, threshold=None)  # labels from the FASTA headers
     worklist = build_worklist(scores, assay, top=2)
     assert worklist.loc[0, "record_id"] == "v0" and "id" not in worklist
     assert "sheet_row" not in worklist
