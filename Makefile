@@ -12,7 +12,9 @@ install:
 demo: install
 	labtriage audit --demo --out labtriage-demo --force
 
+# The tests also run labtriage sweep on a real local Ray cluster: the ray extra.
 test: install
+	$(PYTHON) -m pip install -e ".[ray]"
 	$(PYTHON) -m pytest
 
 lint:
@@ -27,6 +29,7 @@ bench-quick:
 	cd bench && $(PYTHON) robustness.py --quick
 	cd bench && $(PYTHON) speed.py --rows 20000 --epochs 1 --repeats 1 --audit-sizes ""
 	cd bench && $(PYTHON) epochs.py --quick
+	cd bench && $(PYTHON) sweep.py --quick --datasets mild-3k
 
 # bench: the full grids (simulated 250k rows, GB1, Mason, the strong-epistasis landscape; needs
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
@@ -41,3 +44,6 @@ bench:
 	cd bench && $(PYTHON) robustness.py
 	cd bench && $(PYTHON) epochs.py
 	cd bench && $(PYTHON) acceptance.py --budget 50000
+	$(PYTHON) -m pip install -q -e ".[ray]"
+	cd bench && $(PYTHON) sweep.py
+	cd bench && $(PYTHON) sweep.py --datasets mild-20k --backend ray

@@ -180,3 +180,21 @@ def test_a_quick_run_keeps_the_full_runs_results(bench, tmp_path):
         ("8k", 0.4),
     ]
     assert list(tmp_path.iterdir()) == [path]  # no partial file left behind
+
+
+def test_sweep_surfaces_are_scored_on_cells_they_did_not_see():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import sweep as bench_sweep
+    finally:
+        sys.path.remove(str(BENCH))
+    n, eta = np.meshgrid([1_000, 2_000, 4_000, 8_000], [0.1, 0.2, 0.3])
+    cells = pd.DataFrame({
+        "n_train": n.ravel(), "total_noise": eta.ravel(),
+        "size": n.ravel() / 8_000, "extra_noise": eta.ravel() - 0.1,
+    })  # fmt: skip
+    accuracy = 0.9 - 3 * (cells["n_train"] * (1 - 2 * cells["total_noise"]) ** 2) ** -0.5
+    rows = {r["form"]: r for r in bench_sweep.surface_errors(cells, accuracy.to_numpy())}
+    assert rows["effective size"]["extrapolation MAE"] < 0.001
+    assert rows["effective size"]["gamma"] == pytest.approx(2, abs=0.05)
+    assert rows["linear"]["extrapolation MAE"] > 0.005

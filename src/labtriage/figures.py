@@ -99,7 +99,7 @@ def _quality_histogram(scores: pd.DataFrame) -> str:
         yscale="log",
     )
     ax.legend(frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def _by_class(scores: pd.DataFrame) -> str:
@@ -116,7 +116,7 @@ def _by_class(scores: pd.DataFrame) -> str:
         )
     ax.set(xlabel="out-of-sample probability of the given label", ylabel="rows", yscale="log")
     ax.legend(frameon=False, loc="upper left")
-    return _png(fig)
+    return png(fig)
 
 
 def _against_quality(data: FigureData, x: np.ndarray, name, threshold=None) -> str:
@@ -141,7 +141,7 @@ def _against_quality(data: FigureData, x: np.ndarray, name, threshold=None) -> s
         fontsize=8,
         markerscale=3,
     )
-    return _png(fig)
+    return png(fig)
 
 
 def _share_flagged(ax, x: np.ndarray, flagged: np.ndarray) -> list:
@@ -187,7 +187,7 @@ def _yardstick(data: FigureData) -> str:
     ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
     ax.set(ylim=(0, 1.05), ylabel="out of sample, vs the given labels")
     ax.legend(frameon=False, fontsize=8, ncols=2, loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
 def _set_scale(ax, x: np.ndarray) -> None:
@@ -214,7 +214,8 @@ def _axes(width: float = 6.0):
     return plt.subplots(figsize=(width, 3.4))
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
+    """``fig`` as a base64 PNG for an inline ``<img>``."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)

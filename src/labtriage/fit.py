@@ -40,10 +40,24 @@ class FitResult:
     held_out: dict | None  # quality on the held-out slice (None: too few sequences for one)
     timings: dict[str, float] = field(default_factory=dict)
     pruned_rows: np.ndarray | None = None  # with prune=True: rows left out of the fit
+    baseline_pred_probs: np.ndarray | None = None  # (N, K) the baseline's out-of-sample
 
 
-def fit_assay(
-    assay: Assay,
+def fit_assay(assay: Assay, **options) -> FitResult:
+    """Fit ``lstm`` on every row of ``assay``: :func:`fit_labels` on its encoded sequences.
+
+    Takes the keyword arguments of :func:`fit_labels`; the fitted model's ``classes_``
+    are the table's class values.
+    """
+    codes = encode_sequences(list(assay.sequences))
+    return fit_labels(codes, assay.labels, assay.groups, assay.classes, **options)
+
+
+def fit_labels(
+    codes: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    classes: np.ndarray,
     *,
     lstm,
     seed: int = 0,
@@ -52,11 +66,18 @@ def fit_assay(
     prune: bool = False,
     jobs: int | None = None,
 ) -> FitResult:
-    """Fit ``lstm`` on every row of ``assay`` with the audit's first noise estimate.
+    """Fit ``lstm`` on every row with the audit's first noise estimate.
 
     Parameters
     ----------
-    assay : Assay
+    codes : np.ndarray of shape (N, L)
+        Encoded sequences (``encode.encode_sequences``).
+    labels : np.ndarray of shape (N,)
+        Class indices 0..K-1 into ``classes``.
+    groups : np.ndarray of shape (N,)
+        Equal for identical sequences; they never straddle the baseline's folds.
+    classes : np.ndarray of shape (K,)
+        The class values the model's ``classes_`` will hold.
     lstm : LSTMClassifier
         Unfitted; a clone is fitted, with ``noise_rate`` set to the first estimate.
     seed : int, default 0
@@ -74,42 +95,42 @@ def fit_assay(
         With ``prune``: fold models trained at once (``train.parallel_plan``).
     """
     t0 = time.perf_counter()
-    codes = encode_sequences(list(assay.sequences))
-    keep = np.ones(assay.n_rows, dtype=bool)
+    keep = np.ones(len(labels), dtype=bool)
     if prune:
-        eta, baseline, keep = _audit_flags(assay, codes, lstm, seed, n_folds, progress, jobs)
-    else:
-        folds = assign_folds(assay.labels, assay.groups, n_folds=n_folds, seed=seed)
-        eta, baseline = first_noise_estimate(
-            codes, assay.labels, folds, seed=seed, progress=progress
+        eta, baseline, keep = _audit_flags(
+            codes, labels, groups, lstm, seed, n_folds, progress, jobs
         )
+    else:
+        folds = assign_folds(labels, groups, n_folds=n_folds, seed=seed)
+        eta, baseline = first_noise_estimate(codes, labels, folds, seed=seed, progress=progress)
     t1 = time.perf_counter()
     # After pruning, the noise left is about the estimate less the share dropped.
     left = max(0.0, eta - (1.0 - keep.mean()))
     lstm = clone(lstm).set_params(noise_rate=left)
-    model = _fit_on_all_rows(lstm, codes[keep], assay.classes[assay.labels[keep]], progress)
+    model = _fit_on_all_rows(lstm, codes[keep], np.asarray(classes)[labels[keep]], progress)
     t2 = time.perf_counter()
     return FitResult(
         model=model,
         noise_rate=eta,
         n_folds=n_folds,
-        baseline=score_pred_probs(assay.labels, baseline),
-        held_out=held_out_quality(model, codes[keep], assay.labels[keep]),
+        baseline=score_pred_probs(labels, baseline),
+        held_out=held_out_quality(model, codes[keep], labels[keep]),
         timings={"noise_estimate_s": t1 - t0, "training_s": t2 - t1},
         pruned_rows=np.flatnonzero(~keep) if prune else None,
+        baseline_pred_probs=baseline,
     )
 
 
-def _audit_flags(assay: Assay, codes, lstm, seed, n_folds, progress, jobs):
+def _audit_flags(codes, labels, groups, lstm, seed, n_folds, progress, jobs):
     """The audit's first noise estimate, baseline probabilities and rows cleanlab keeps."""
     from labtriage.audit import find_issues
     from labtriage.crossval import out_of_sample
 
     oos = out_of_sample(
-        codes, assay.labels, assay.groups, lstm=lstm, n_folds=n_folds, seed=seed,
+        codes, labels, groups, lstm=lstm, n_folds=n_folds, seed=seed,
         progress=progress, jobs=jobs,
     )  # fmt: skip
-    keep = ~find_issues(assay.labels, oos.pred_probs)
+    keep = ~find_issues(labels, oos.pred_probs)
     return oos.first_noise_estimate, oos.per_model["baseline"], keep
 
 

@@ -330,6 +330,44 @@ class FoldProgressBars:
         )
 
 
+class SweepProgressBar:
+    """One rich bar over a sweep's cells: done of total, with cells running and failed.
+
+    Implements ``sweep.SweepProgress``; cells already finished count as done at the start.
+    """
+
+    def __init__(self, console: Console, *, total: int, done: int = 0, enabled: bool = True):
+        self.progress = Progress(
+            TextColumn("{task.description:<18}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[running]} running, {task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+        )
+        self.running, self.failed = 0, 0
+        self.task = self.progress.add_task(
+            "sweep cells", total=total, completed=done, running=0, failed=0
+        )
+
+    def __enter__(self) -> SweepProgressBar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def cell_started(self, cell) -> None:
+        self.running += 1
+        self.progress.update(self.task, running=self.running)
+
+    def cell_finished(self, record: dict) -> None:
+        self.running = max(0, self.running - 1)
+        self.failed += record.get("status") != "ok"
+        self.progress.update(self.task, advance=1, running=self.running, failed=self.failed)
+
+
 class RowProgressBar:
     """A rich bar over the rows scored, shown only when there is more than one batch."""
 

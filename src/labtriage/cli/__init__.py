@@ -19,6 +19,7 @@ from labtriage.cli.common import App, demo_path
 from labtriage.cli.noise import estimate_noise_cmd
 from labtriage.cli.predict import predict
 from labtriage.cli.simulate import simulate
+from labtriage.cli.sweep import sweep
 from labtriage.cli.train import train
 
 __all__ = ["app", "demo_path"]
@@ -59,4 +60,5 @@ app.command()(audit)
 app.command("estimate-noise")(estimate_noise_cmd)
 app.command()(train)
 app.command()(predict)
+app.command()(sweep)
 app.command()(simulate)

@@ -1,0 +1,509 @@
+"""Corruption sweeps: the shipped model retrained on smaller and noisier copies of a table.
+
+A cell is (training-size fraction, injected extra noise, repeat). The table is split
+once into a fixed test slice (one stratified fold of five; identical sequences stay
+together) and a training pool. For each repeat the pool's distinct sequences are put
+in a seeded order and a cell of fraction f trains on the first f of them, so the
+subsets of one repeat are nested across fractions. Extra flips
+(``noise.inject_label_noise``) go into the cell's training rows only. Each cell trains
+what ``labtriage train`` ships (``fit.fit_labels``) and is scored against the test
+slice's given labels.
+
+Everything a cell draws is seeded by the sweep's seed and the cell's own values, not
+its position in the grid, so a grid grown later (another size, another repeat) reuses
+the cells already measured, and the same seed gives the same rows on any backend.
+
+Backends run cells (threads here, Ray in ``sweep_ray``) and hand each finished
+record to the driver, which alone writes: one file per cell, atomically, as it
+arrives (:class:`CellStore`). A rerun skips finished cells; failed ones run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from labtriage import __version__
+from labtriage.crossval import FoldCancelled, assign_folds
+from labtriage.exceptions import LabelError
+from labtriage.noise import inject_label_noise
+
+SIZES = (0.125, 0.25, 0.5, 1.0)
+EXTRA_NOISE = (0.0, 0.1, 0.2, 0.3)
+REPEATS = 2
+TEST_FOLDS = 5  # the test slice is one fold of five: a fifth of the distinct sequences
+N_FOLDS = 5  # the baseline folds behind each cell's noise estimate
+CELL_DIR = "cells"
+
+# One record per cell: sweep.csv's columns, in this order.
+COLUMNS = (
+    "cell", "size", "extra_noise", "repeat", "status", "n_train", "n_test", "n_injected",
+    "accuracy", "log_loss", "auroc", "baseline_accuracy", "noise_estimate",
+    "injected_top_baseline", "injected_top_model", "batch_size", "epochs_run",
+    "best_epoch", "device", "seconds", "rows_digest", "error",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point: train on ``size`` of the pool with ``extra_noise`` more flips."""
+
+    size: float
+    extra_noise: float
+    repeat: int
+
+    @property
+    def name(self) -> str:
+        return f"size{self.size:g}-noise{self.extra_noise:g}-rep{self.repeat}"
+
+
+@dataclass(frozen=True, eq=False)
+class SweepData:
+    """What every cell reads; arrays are never written to (Ray hands them out read-only)."""
+
+    codes: np.ndarray  # (N, L) encoded sequences
+    labels: np.ndarray  # (N,) given labels, class indices
+    groups: np.ndarray  # (N,) equal for identical sequences
+    classes: np.ndarray  # (K,) class values
+    test: np.ndarray  # (N,) bool, the fixed test slice
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @classmethod
+    def from_assay(cls, assay, *, seed: int = 0) -> SweepData:
+        """Encode an ``io.Assay`` and draw its fixed test slice with ``seed``."""
+        from labtriage.encode import encode_sequences
+
+        return cls(
+            codes=encode_sequences(list(assay.sequences)),
+            labels=assay.labels,
+            groups=assay.groups,
+            classes=assay.classes,
+            test=split_test(assay.labels, assay.groups, seed=seed),
+        )
+
+
+class SweepProgress(Protocol):
+    """What a sweep reports while it runs (``report.py`` draws it)."""
+
+    def cell_started(self, cell: Cell) -> None: ...
+    def cell_finished(self, record: dict) -> None: ...
+
+
+# --- the grid ---------------------------------------------------------------------------
+
+
+def make_grid(
+    sizes: Sequence[float] = SIZES,
+    extra_noise: Sequence[float] = EXTRA_NOISE,
+    *,
+    repeats: int = REPEATS,
+    n_classes: int = 2,
+) -> list[Cell]:
+    """Every (size, extra noise, repeat) cell, validated; ValueError names the bad option."""
+    sizes, extra_noise = sorted(set(map(float, sizes))), sorted(set(map(float, extra_noise)))
+    if not sizes or any(not 0 < s <= 1 for s in sizes):
+        raise ValueError(f"--sizes must be fractions in (0, 1], got {_listed(sizes)}")
+    chance = (n_classes - 1) / n_classes
+    if not extra_noise or any(not 0 <= d < chance for d in extra_noise):
+        raise ValueError(
+            f"--extra-noise must lie in [0, {chance:g}) for {n_classes} classes (at {chance:g} "
+            f"the labels say nothing), got {_listed(extra_noise)}"
+        )
+    if repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {repeats}")
+    return [Cell(s, d, r) for s in sizes for d in extra_noise for r in range(repeats)]
+
+
+def split_test(labels: np.ndarray, groups: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """The fixed test slice: one stratified, grouped fold of :data:`TEST_FOLDS`, as a mask."""
+    return assign_folds(labels, groups, n_folds=TEST_FOLDS, seed=seed) == 0
+
+
+def training_rows(
+    data: SweepData, cell: Cell, *, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A cell's training rows, their labels after the extra flips, and which were flipped.
+
+    Returns
+    -------
+    rows : np.ndarray of shape (n,), int64, sorted
+    labels : np.ndarray of shape (n,), a new array (the data's labels are not touched)
+    flipped : np.ndarray of shape (n,), bool
+    """
+    pool = np.flatnonzero(~data.test)
+    pool_groups = np.unique(data.groups[pool])
+    order = np.random.default_rng([seed, cell.repeat]).permutation(pool_groups)
+    taken = order[: max(1, math.ceil(cell.size * len(order)))]
+    rows = pool[np.isin(data.groups[pool], taken)]
+    labels = np.array(data.labels[rows], dtype=np.int64)  # a copy: flips go here
+    if cell.extra_noise == 0:
+        return rows, labels, np.zeros(len(rows), dtype=bool)
+    noisy, flipped = inject_label_noise(
+        labels, cell.extra_noise, n_classes=data.n_classes, seed=cell_seed(seed, cell)
+    )
+    return rows, noisy, flipped
+
+
+def check_grid(data: SweepData, cells: Iterable[Cell], *, seed: int) -> None:
+    """Raise LabelError when a class is too rare in the smallest subset of some repeat."""
+    smallest: dict[int, Cell] = {}
+    for cell in cells:
+        if cell.repeat not in smallest or cell.size < smallest[cell.repeat].size:
+            smallest[cell.repeat] = cell
+    for cell in smallest.values():
+        rows, _, _ = training_rows(data, Cell(cell.size, 0.0, cell.repeat), seed=seed)
+        for k, name in enumerate(data.classes):
+            n = len(np.unique(data.groups[rows][data.labels[rows] == k]))
+            if n < N_FOLDS:
+                raise LabelError(
+                    f"class {_plain(name)!r} has {n} distinct sequences in the smallest training "
+                    f"subset (--sizes {cell.size:g}, {len(rows):,} rows), fewer than the "
+                    f"{N_FOLDS} its noise estimate needs: raise the smallest of --sizes or add "
+                    "rows of that class"
+                )
+    for k, name in enumerate(data.classes):
+        if not (data.labels[data.test] == k).any():
+            raise LabelError(
+                f"class {_plain(name)!r} has no row in the test slice: add rows of that class"
+            )
+
+
+def cell_seed(seed: int, cell: Cell) -> int:
+    """A cell's own seed, from the sweep's seed and the cell's values (not its position)."""
+    values = [seed, cell.repeat, round(cell.size * 1e6), round(cell.extra_noise * 1e6)]
+    return int(np.random.SeedSequence(values).generate_state(1)[0] >> 1)
+
+
+# --- one cell ---------------------------------------------------------------------------
+
+
+def run_cell(
+    data: SweepData,
+    cell: Cell,
+    *,
+    lstm_params: dict,
+    seed: int,
+    device: str = "cpu",
+    stop: threading.Event | None = None,
+) -> dict:
+    """Train the shipped model on one cell and score it on the test slice.
+
+    Returns the cell's record (:data:`COLUMNS`) with ``test_pred_probs`` (n_test, K).
+    """
+    from labtriage.fit import fit_labels
+    from labtriage.model import LSTMClassifier
+
+    t0 = time.perf_counter()
+    rows, labels, flipped = training_rows(data, cell, seed=seed)
+    lstm = LSTMClassifier(
+        **{**lstm_params, "device": device, "random_state": cell_seed(seed, cell)}
+    )
+    fit = fit_labels(
+        data.codes[rows], labels, data.groups[rows], np.arange(data.n_classes),
+        lstm=lstm, seed=cell_seed(seed, cell), n_folds=N_FOLDS, progress=_Watch(stop),
+    )  # fmt: skip
+    test_probs = _full(fit.model, data.codes[data.test], data.n_classes)
+    own_probs = _full(fit.model, data.codes[rows], data.n_classes)
+    r = fit.model.train_result_
+    return {
+        "cell": cell.name, "size": cell.size, "extra_noise": cell.extra_noise,
+        "repeat": cell.repeat, "status": "ok", "n_train": len(rows),
+        "n_test": int(data.test.sum()), "n_injected": int(flipped.sum()),
+        **{k: _round(v) for k, v in score_test(data.labels[data.test], test_probs).items()},
+        "baseline_accuracy": _round(_baseline_accuracy(data, rows, labels, seed)),
+        "noise_estimate": _round(fit.noise_rate),
+        "injected_top_baseline": _round(injected_in_top(labels, fit.baseline_pred_probs, flipped)),
+        "injected_top_model": _round(injected_in_top(labels, own_probs, flipped)),
+        "batch_size": r.batch_size, "epochs_run": r.epochs_run, "best_epoch": r.best_epoch,
+        "device": r.device, "seconds": round(time.perf_counter() - t0, 2),
+        "rows_digest": rows_digest(rows, labels), "error": "",
+        "test_pred_probs": test_probs,
+    }  # fmt: skip
+
+
+def failed_record(cell: Cell, error: BaseException | str) -> dict:
+    """The record of a cell that raised: its values, status ``failed`` and the error."""
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return {
+        **{c: None for c in COLUMNS},
+        "cell": cell.name, "size": cell.size, "extra_noise": cell.extra_noise,
+        "repeat": cell.repeat, "status": "failed", "error": text.strip().splitlines()[-1],
+    }  # fmt: skip
+
+
+def score_test(labels: np.ndarray, pred_probs: np.ndarray) -> dict[str, float]:
+    """Accuracy, log-loss and AUROC (one-vs-rest macro for K > 2) against given labels."""
+    from sklearn.metrics import roc_auc_score
+
+    from labtriage.crossval import score_pred_probs
+
+    out = score_pred_probs(labels, pred_probs)
+    if len(np.unique(labels)) < pred_probs.shape[1]:
+        return {**out, "auroc": None}  # a class missing from the slice: undefined
+    p = pred_probs / pred_probs.sum(axis=1, keepdims=True)
+    auroc = roc_auc_score(labels, p[:, 1]) if p.shape[1] == 2 else roc_auc_score(
+        labels, p, multi_class="ovr"
+    )  # fmt: skip
+    return {**out, "auroc": float(auroc)}
+
+
+def injected_in_top(
+    labels: np.ndarray, pred_probs: np.ndarray, flipped: np.ndarray
+) -> float | None:
+    """Share of the injected flips among the R most suspect rows, R = number injected.
+
+    Rows are ranked as the audit ranks them (cleanlab's self-confidence label quality).
+    None where nothing was injected.
+    """
+    from labtriage.audit import label_quality
+
+    r = int(flipped.sum())
+    if r == 0:
+        return None
+    top = np.argsort(label_quality(labels, pred_probs), kind="stable")[:r]
+    return float(flipped[top].mean())
+
+
+def rows_digest(rows: np.ndarray, labels: np.ndarray) -> str:
+    """A short hash of a cell's training rows and their labels (equal on every backend)."""
+    digest = hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes())
+    digest.update(np.asarray(labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _baseline_accuracy(data: SweepData, rows, labels, seed: int) -> float:
+    """The one-hot logistic baseline fitted on the cell's rows, on the test slice."""
+    from labtriage.crossval import make_baseline
+
+    model = make_baseline(seed=seed).fit(data.codes[rows], labels)
+    return float((model.predict(data.codes[data.test]) == data.labels[data.test]).mean())
+
+
+def _full(model, codes: np.ndarray, k: int) -> np.ndarray:
+    # A training subset may lack a rare class; its column stays 0.
+    out = np.zeros((len(codes), k))
+    out[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(codes)
+    return out
+
+
+class _Watch:
+    """A ``FoldProgress`` that only stops a cell's training when ``stop`` is set."""
+
+    def __init__(self, stop: threading.Event | None):
+        self.stop = stop
+
+    def fold_started(self, model: str, fold: int, total: int | None) -> None:
+        self.advance(model, fold)
+
+    def advance(self, model: str, fold: int) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise FoldCancelled("sweep interrupted")
+
+    def fold_done(self, model: str, fold: int) -> None:
+        pass
+
+
+# --- the driver -------------------------------------------------------------------------
+
+
+class CellStore:
+    """Finished cells on disk: ``cells/<name>.json`` and the test probabilities ``.npy``."""
+
+    def __init__(self, out: Path):
+        self.directory = Path(out) / CELL_DIR
+
+    def finished(self) -> dict[str, dict]:
+        """Records of the cells that finished (failed ones are not finished)."""
+        out = {}
+        for path in sorted(self.directory.glob("*.json")):
+            record = json.loads(path.read_text())
+            if record.get("status") == "ok":
+                out[record["cell"]] = record
+        return out
+
+    def records(self) -> dict[str, dict]:
+        """Every stored record, finished or failed, by cell name."""
+        return {p.stem: json.loads(p.read_text()) for p in sorted(self.directory.glob("*.json"))}
+
+    def save(self, record: dict) -> None:
+        """Write one record (and its test probabilities) atomically."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        record = dict(record)
+        probs = record.pop("test_pred_probs", None)
+        if probs is not None:
+            self._replace(self.directory / f"{record['cell']}.npy", lambda f: np.save(f, probs))
+        text = json.dumps(record, indent=1, default=_plain) + "\n"
+        self._replace(self.directory / f"{record['cell']}.json", lambda f: f.write(text.encode()))
+
+    def test_pred_probs(self, name: str) -> np.ndarray | None:
+        path = self.directory / f"{name}.npy"
+        return np.load(path) if path.exists() else None
+
+    def clear(self) -> None:
+        for path in self.directory.glob("*"):
+            path.unlink()
+
+    @staticmethod
+    def _replace(path: Path, write: Callable) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+
+
+def run_sweep(
+    data: SweepData,
+    cells: Sequence[Cell],
+    store: CellStore,
+    *,
+    lstm_params: dict,
+    seed: int = 0,
+    backend: str = "local",
+    device: str = "auto",
+    jobs: int | None = None,
+    progress: SweepProgress | None = None,
+    ray_options: dict | None = None,
+) -> list[dict]:
+    """Run the cells not yet finished in ``store``; return every cell's record, grid order.
+
+    Parameters
+    ----------
+    data : SweepData
+    cells : sequence of Cell, from :func:`make_grid`
+    store : CellStore
+        Finished cells are read from it and skipped; each new record is saved there
+        (by this, the driver's thread) as soon as it arrives.
+    lstm_params : dict
+        ``LSTMClassifier`` parameters of the shipped model (device and seed set per cell).
+    backend : {"local", "ray"}
+    device : {"auto", "cpu", "cuda"}
+        For the local backend; Ray tasks use the GPU Ray gives them, if any.
+    jobs : int, optional
+        Cells trained at once (local: as the audit's folds; Ray: cells in flight).
+    ray_options : dict, optional
+        ``address``, ``cpus_per_cell``, ``gpus_per_cell`` for ``sweep_ray.run_on_ray``.
+    """
+    done = store.finished()
+    todo = [c for c in cells if c.name not in done]
+
+    def on_record(record: dict) -> None:
+        store.save(record)
+        if progress is not None:
+            progress.cell_finished(record)
+
+    if backend == "ray":
+        from labtriage.sweep_ray import run_on_ray
+
+        run_on_ray(
+            data, todo, on_record, lstm_params=lstm_params, seed=seed, jobs=jobs,
+            progress=progress, **(ray_options or {}),
+        )  # fmt: skip
+    elif backend == "local":
+        run_locally(
+            data, todo, on_record, lstm_params=lstm_params, seed=seed, device=device,
+            jobs=jobs, progress=progress,
+        )  # fmt: skip
+    else:
+        raise ValueError(f"--backend must be local or ray, got {backend!r}")
+    stored = store.records()
+    return [stored.get(c.name, failed_record(c, "not run")) for c in cells]
+
+
+def run_locally(
+    data: SweepData,
+    cells: Sequence[Cell],
+    on_record: Callable[[dict], None],
+    *,
+    lstm_params: dict,
+    seed: int,
+    device: str = "auto",
+    jobs: int | None = None,
+    progress: SweepProgress | None = None,
+) -> None:
+    """Cells side by side in threads on the CPU (as the audit's folds), one by one on CUDA.
+
+    ``on_record`` is called in this thread. A cell that raises is recorded as failed and
+    the rest go on; on an interrupt the running cells stop at their next epoch and
+    nothing more starts.
+    """
+    from labtriage.train import parallel_plan, resolve_device, set_threads, torch_threads
+
+    if not cells:
+        return
+    dev = resolve_device(device)
+    n_jobs, threads = parallel_plan(dev, len(cells), jobs)
+    stop = threading.Event()
+
+    def task(cell: Cell) -> dict:
+        if progress is not None:
+            progress.cell_started(cell)
+        return run_cell(data, cell, lstm_params=lstm_params, seed=seed, device=dev.type, stop=stop)
+
+    pending = list(cells)
+    with torch_threads(threads), ThreadPoolExecutor(n_jobs, "labtriage-cell") as pool:
+        running: dict = {}
+        try:
+            while pending or running:
+                while pending and len(running) < n_jobs:
+                    cell = pending.pop(0)
+                    running[pool.submit(task, cell)] = cell
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    on_record(_record_of(future, running.pop(future)))
+                if not pending and running:  # the last cells get the threads freed
+                    set_threads(max(1, threads * n_jobs // len(running)))
+        except BaseException:
+            stop.set()  # running cells end at their next epoch
+            raise
+
+
+def _record_of(future, cell: Cell) -> dict:
+    try:
+        return future.result()
+    # A cell is an isolated unit of work: whatever it raised is recorded beside it
+    # (the sweep's other cells go on, and a rerun retries it); interrupts propagate.
+    except Exception as err:
+        return failed_record(cell, "".join(traceback.format_exception_only(err)))
+
+
+# --- what identifies a sweep ------------------------------------------------------------
+
+
+def fingerprint(data: SweepData, options: dict) -> str:
+    """A hash of the table (sequences as encoded, labels, test slice) and the options."""
+    digest = hashlib.sha256(np.ascontiguousarray(data.codes).tobytes())
+    for array in (data.labels, data.groups, data.test, np.asarray(data.classes, dtype=str)):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(json.dumps({**options, "version": __version__}, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def _round(value: float | None, digits: int = 5) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _listed(values: Iterable[float]) -> str:
+    return ",".join(f"{v:g}" for v in values) or "nothing"
+
+
+def _plain(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
