@@ -30,11 +30,13 @@ bench-quick:
 	cd bench && $(PYTHON) speed.py --rows 20000 --epochs 1 --repeats 1 --audit-sizes ""
 	cd bench && $(PYTHON) epochs.py --quick
 	cd bench && $(PYTHON) sweep.py --quick --datasets mild-3k
+	cd bench && $(PYTHON) advise.py --quick
 
 # bench: the full grids (simulated 250k rows, GB1, Mason, the strong-epistasis landscape; needs
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
-# about 3 h 26 min, epochs about 16 min, and robustness with 8 trainers on three datasets not
-# yet timed end to end (docs/benchmarks.md, "How long the benchmarks take").
+# about 3 h 26 min, epochs about 16 min, sweep about 8 min (+3 min on Ray), the advice replay
+# about 40 min, and robustness with 8 trainers on three datasets not yet timed end to end
+# (docs/benchmarks.md, "How long the benchmarks take").
 # A stopped quality run goes on with `cd bench && python quality.py --resume`.
 bench:
 	$(PYTHON) -m pip install -q -e ".[test,bench]"
@@ -47,3 +49,4 @@ bench:
 	$(PYTHON) -m pip install -q -e ".[ray]"
 	cd bench && $(PYTHON) sweep.py
 	cd bench && $(PYTHON) sweep.py --datasets mild-20k --backend ray
+	cd bench && $(PYTHON) advise.py

@@ -198,3 +198,17 @@ def test_sweep_surfaces_are_scored_on_cells_they_did_not_see():
     assert rows["effective size"]["extrapolation MAE"] < 0.001
     assert rows["effective size"]["gamma"] == pytest.approx(2, abs=0.05)
     assert rows["linear"]["extrapolation MAE"] > 0.005
+
+
+def test_advise_replay_draws_worlds_and_measurements():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import advise as replay
+    finally:
+        sys.path.remove(str(BENCH))
+    (seqs, truth), (reserve, _), (test, _) = replay.world("mild", 300, 50, 100, seed=0)
+    assert (len(seqs), len(reserve), len(test)) == (300, 50, 100)
+    assert not set(seqs) & set(test)
+    labels = replay.measure(truth, (0.1, 0.3), seed=0)
+    for k, rate in enumerate((0.1, 0.3)):
+        assert (labels[truth == k] != k).mean() == pytest.approx(rate, abs=0.01)

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from labtriage import __version__
+from labtriage.cli.advise import advise
 from labtriage.cli.audit import audit
 from labtriage.cli.common import App, demo_path
 from labtriage.cli.noise import estimate_noise_cmd
@@ -61,4 +62,5 @@ app.command("estimate-noise")(estimate_noise_cmd)
 app.command()(train)
 app.command()(predict)
 app.command()(sweep)
+app.command()(advise)
 app.command()(simulate)

@@ -1,0 +1,177 @@
+"""Replay: does ``labtriage advise`` pick the option that really pays more?
+
+Each scenario is a world with known truth: a table of N rows with injected noise, a
+reserve of fresh rows from the same library with the same noise, and a test set
+with clean labels. ``labtriage advise`` runs on the table as a user would (its own
+audit and sweep). Then both pure options are carried out for real with the shipped
+trainer (``fit.fit_labels``): *relabel* gives the top rows of the audit's ranking a
+fresh measurement (the true label, flipped with the table's own flip rate);
+*collect* adds reserve rows. Each is trained with several seeds, beside the table
+as it is, and scored against the clean test labels. Reported per scenario: the
+predicted and the realized gains over "now", and whether the recommendation picked
+the option that realized more.
+
+    python bench/advise.py               # 8 scenarios at 8,000 rows, 3 seeds (about 40 min)
+    python bench/advise.py --quick       # one small scenario, 1 seed, 2 epochs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from doc import command_line, markdown_table, write_block
+
+from labtriage.encode import encode_sequences
+from labtriage.fit import fit_labels
+from labtriage.model import LSTMClassifier
+from labtriage.noise import inject_label_noise
+from labtriage.simulate import simulate_assay
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "results" / "advise-runs"
+DATA = HERE.parents[0].parent / "shared" / "data"
+
+# name: (landscape, noise: float or (rate of class 0, rate of class 1), cost_new, cost_relabel)
+SCENARIOS = {
+    "mild 20%, relabel 1x": ("mild", 0.2, 1.0, 1.0),
+    "mild 20%, relabel 3x": ("mild", 0.2, 1.0, 3.0),
+    "mild 20%, relabel 8x": ("mild", 0.2, 1.0, 8.0),
+    "mild 5%, relabel 2x": ("mild", 0.05, 1.0, 2.0),
+    "mild 10%/30% by class, relabel 2x": ("mild", (0.1, 0.3), 1.0, 2.0),
+    "strong 20%, relabel 2x": ("strong", 0.2, 1.0, 2.0),
+    "GB1 20%, relabel 2x": ("gb1", 0.2, 1.0, 2.0),
+    "GB1 5%, relabel 2x": ("gb1", 0.05, 1.0, 2.0),
+}
+
+
+def world(landscape: str, n: int, reserve: int, n_test: int, seed: int):
+    """Sequences and true labels of the table, the reserve and the test set."""
+    total = n + reserve + n_test
+    if landscape == "gb1":
+        from labtriage.io import read_assay
+
+        assay = read_assay(DATA / "gb1_wu2016.csv.gz")
+        rng = np.random.default_rng(seed)
+        pos = np.flatnonzero(assay.labels == 1)
+        neg = rng.choice(np.flatnonzero(assay.labels == 0), size=len(pos), replace=False)
+        keep = rng.permutation(np.concatenate([pos, neg]))[:total]
+        sequences, truth = assay.sequences[keep].astype(str), assay.labels[keep]
+    else:
+        table = simulate_assay(total, noise=0.0, seed=seed, epistasis=landscape)
+        sequences, truth = table["sequence"].to_numpy(str), table["true_label"].to_numpy()
+    parts = np.split(np.arange(total), [n, n + reserve])
+    return [(sequences[p], truth[p]) for p in parts]
+
+
+def measure(truth: np.ndarray, noise, seed: int) -> np.ndarray:
+    """Labels as the assay gives them: the truth with the scenario's flip rates."""
+    rate = list(noise) if isinstance(noise, tuple) else noise
+    return inject_label_noise(truth, rate, n_classes=2, seed=seed)[0]
+
+
+def train_and_score(codes, labels, test_codes, test_truth, seed: int, epochs) -> float:
+    lstm = LSTMClassifier(random_state=seed, epochs=epochs)
+    groups = np.unique(codes, axis=0, return_inverse=True)[1].ravel()
+    fit = fit_labels(codes, labels, groups, np.arange(2), lstm=lstm, seed=seed)
+    return float((fit.model.predict(test_codes) == test_truth).mean())
+
+
+def run_scenario(name: str, spec, args) -> dict:
+    landscape, noise, cost_new, cost_relabel = spec
+    n = args.rows
+    budget = 0.15 * n * cost_new
+    (seqs, truth), (res_seqs, res_truth), (test_seqs, test_truth) = world(
+        landscape, n, int(budget / cost_new), args.test_rows, seed=3
+    )
+    labels = measure(truth, noise, seed=4)
+    out = WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
+    shutil.rmtree(out, ignore_errors=True)  # a fresh audit and sweep for each run
+    out.mkdir(parents=True)
+    pd.DataFrame({"sequence": seqs, "label": labels}).to_csv(out / "table.csv", index=False)
+    cmd = [sys.executable, "-m", "labtriage.cli", "advise", str(out / "table.csv"),
+           "--cost-new", str(cost_new), "--cost-relabel", str(cost_relabel),
+           "--budget", str(budget), "--out", str(out / "advice"), "--force", "--quiet",
+           "--json", "--epochs", str(args.epochs)]  # fmt: skip
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"advise failed on {name}: {done.stderr.strip()[-500:]}")
+    advice = json.loads(done.stdout)
+    advise_s = time.perf_counter() - t0
+
+    scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
+    r_all = int(budget // cost_relabel)
+    top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[:r_all]
+    remeasured = labels.copy()
+    remeasured[top] = measure(truth[top], noise, seed=5)
+    collected = np.concatenate([labels, measure(res_truth, noise, seed=6)])
+    codes, res_codes = encode_sequences(list(seqs)), encode_sequences(list(res_seqs))
+    width = max(codes.shape[1], res_codes.shape[1])
+    codes, res_codes = (np.pad(c, ((0, 0), (0, width - c.shape[1]))) for c in (codes, res_codes))
+    test_codes = encode_sequences(list(test_seqs))
+    epochs = "auto" if args.epochs == "auto" else int(args.epochs)
+    realized = {"now": [], "relabel": [], "collect": []}
+    options = {"now": (codes, labels), "relabel": (codes, remeasured),
+               "collect": (np.concatenate([codes, res_codes]), collected)}  # fmt: skip
+    for s in range(args.seeds):
+        for key, (x, y) in options.items():
+            realized[key].append(train_and_score(x, y, test_codes, test_truth, s, epochs))
+    real = {k: np.array(v) for k, v in realized.items()}
+    diff = real["relabel"] - real["collect"]
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+    p = advice["predicted_accuracy"]
+    better = "relabel" if diff.mean() > 0 else "collect"
+    rec = advice["recommendation"]
+    return {
+        "scenario": name, "rows": n, "budget": budget, "advise s": round(advise_s),
+        "recommendation": rec, "p_relabel_better": advice["p_relabel_better"],
+        "pred gain relabel": round(p["relabel"] - p["now"], 4),
+        "real gain relabel": round(float((real["relabel"] - real["now"]).mean()), 4),
+        "pred gain collect": round(p["collect"] - p["now"], 4),
+        "real gain collect": round(float((real["collect"] - real["now"]).mean()), 4),
+        "real now": round(float(real["now"].mean()), 4), "pred now": p["now"],
+        "real relabel - collect": round(float(diff.mean()), 4), "se": round(se, 4),
+        "decisive": bool(abs(diff.mean()) > 2 * se) if se == se else False,
+        "right": rec == better or (rec == "mix" and better == "relabel"),
+        "flips in top R": round(float((labels[top] != truth[top]).mean()), 3),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=8_000)
+    parser.add_argument("--test-rows", type=int, default=5_000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", default="auto")
+    parser.add_argument("--scenarios", default=";".join(SCENARIOS), help="separated by ;")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.test_rows, args.seeds, args.epochs = 1_500, 500, 1, "2"
+        args.scenarios = "mild 20%, relabel 1x"
+    rows = []
+    for name in args.scenarios.split(";"):
+        rows.append(run_scenario(name, SCENARIOS[name], args))
+        print(pd.DataFrame(rows).tail(1).T.to_string(header=False), flush=True)
+    results = pd.DataFrame(rows)
+    print(results.to_string(index=False))
+    if args.quick:
+        return
+    results.to_csv(HERE / "results" / "advise.csv", index=False)
+    write_block(
+        "advise",
+        "Replay: does the advice pick the better option?",
+        f"{command_line('advise.py', parser, args)}\n\n{markdown_table(results)}",
+    )
+
+
+if __name__ == "__main__":
+    main()

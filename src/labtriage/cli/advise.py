@@ -1,0 +1,225 @@
+"""``labtriage advise``: spend the next budget on new variants or on re-measuring suspects."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labtriage.cli.common import (
+    AssayPath,
+    Debug,
+    Device,
+    Epochs,
+    FitnessCol,
+    Force,
+    Invalid,
+    LabelCol,
+    Positive,
+    Quiet,
+    SequenceCol,
+    Sheet,
+    Threshold,
+    data_options,
+    errors,
+    make_console,
+    read_data,
+)
+
+ADVICE_FILES = ("advice.json", "relabel.csv", "report.html")
+BUDGET_SHARE = 0.1  # default budget: new rows for a tenth of the table
+
+
+def advise(
+    assay: AssayPath = None,
+    cost_new: Annotated[
+        float | None,
+        typer.Option(metavar="X", help="Cost of measuring one new variant (required)."),
+    ] = None,
+    cost_relabel: Annotated[
+        float | None, typer.Option(metavar="Y", help="Cost of re-measuring one row (required).")
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            metavar="B",
+            show_default="new variants for a tenth of the table",
+            help="Money to spend.",
+        ),
+    ] = None,
+    relabel_noise: Annotated[
+        float | None,
+        typer.Option(
+            metavar="R",
+            show_default="the replicate estimate, else the table's estimated noise",
+            help="Error rate of a re-measurement, in [0, 0.5).",
+        ),
+    ] = None,
+    from_sweep: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", show_default="run one in OUT/sweep", help="A sweep to reuse."),
+    ] = None,
+    from_audit: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", show_default="run one in OUT/audit", help="An audit to reuse."),
+    ] = None,
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path(
+        "labtriage-advice"
+    ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print advice.json on stdout (progress on stderr).")
+    ] = False,
+    epochs: Epochs = "auto",
+    sequence_col: SequenceCol = None,
+    label_col: LabelCol = None,
+    fitness_col: FitnessCol = None,
+    threshold: Threshold = None,
+    positive: Positive = "above",
+    sheet: Sheet = None,
+    invalid: Invalid = "error",
+    force: Force = False,
+    seed: Annotated[int, typer.Option(help="Seed for the audit, the sweep and the bootstrap.")] = 0,
+    device: Device = "auto",
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Say whether the budget buys more as new variants or as re-measured suspects.
+
+    Uses an audit (the worklist, the chance each row is wrong) and a sweep (accuracy
+    against size and noise on this table), running them into --out when not given.
+    Writes advice.json, relabel.csv (the rows to re-measure) and report.html.
+    """
+    with errors(debug, resumable=True):
+        from labtriage.advise import Costs
+        from labtriage.report import check_outputs_free
+
+        if cost_new is None or cost_relabel is None:
+            raise ValueError("missing --cost-new or --cost-relabel: give what each costs")
+        if relabel_noise is not None and not 0 <= relabel_noise < 0.5:
+            raise ValueError(f"--relabel-noise must lie in [0, 0.5), got {relabel_noise:g}")
+        Costs(cost_new, cost_relabel, budget if budget is not None else max(cost_new, cost_relabel))
+        check_outputs_free([out / name for name in ADVICE_FILES], force=force)
+        console = make_console(quiet or as_json)
+        data = read_data(assay, folds=5, **data_options(locals()))
+        costs = Costs(cost_new, cost_relabel, budget or BUDGET_SHARE * data.n_rows * cost_new)
+        options = {
+            **data_options(locals()),
+            "seed": seed,
+            "device": device,
+            "quiet": quiet or as_json,
+        }
+        scores, audit_report = _audit(assay, data, from_audit, out / "audit", options, console)
+        frame, sweep_doc = _sweep(assay, data, from_sweep, out / "sweep", options, console)
+        advice, relabel = _plan(data, scores, audit_report, frame, costs, relabel_noise, seed)
+        from labtriage.advice_report import write_advice
+
+        doc = write_advice(out, advice, relabel, frame, data, {
+            "audit": str(from_audit or out / "audit"), "sweep": str(from_sweep or out / "sweep"),
+            "seed": seed, "budget_default": budget is None,
+        })  # fmt: skip
+        if as_json:
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        else:
+            render_advice(Console(quiet=quiet), advice, out)
+
+
+def _audit(assay, data, from_audit, default_dir: Path, options: dict, console):
+    """The audit's scores and report: the one given, one already in OUT/audit, or a new one."""
+    from labtriage.advice_report import read_audit_for
+
+    directory = from_audit or default_dir
+    if from_audit is None and not (default_dir / "scores.csv").exists():
+        from labtriage.cli.audit import audit
+
+        console.print(f"auditing into {default_dir}", soft_wrap=True)
+        audit(assay=assay, out=default_dir, **options)
+    return read_audit_for(directory, data)
+
+
+def _sweep(assay, data, from_sweep, default_dir: Path, options: dict, console):
+    """The sweep's cells: the one given (same table and seed) or one run into OUT/sweep."""
+    from labtriage.advice_report import read_sweep_for
+
+    if from_sweep is None:
+        from labtriage.cli.sweep import sweep
+
+        console.print(f"sweeping into {default_dir}", soft_wrap=True)
+        sweep(assay=assay, out=default_dir, **options)
+    return read_sweep_for(from_sweep or default_dir, data)
+
+
+def _plan(data, scores, audit_report, frame, costs, relabel_noise, seed):
+    """The budget split from the audit's ranking and the sweep's surface."""
+    import numpy as np
+
+    from labtriage.advise import compose_noise, plan_budget, wrong_label_chances
+
+    # The table's noise as the audit estimates it (the blended models' confident joint)
+    # places "now" on the surface and sets the cells' noise axis; the sweep's own
+    # baseline estimate reads higher where the linear model is weak.
+    noise = audit_report["noise"]
+    eta = float(noise["noise_rate"])
+    low, high = noise["interval"]
+    sd = max((high - low) / (2 * 1.645), 0.005)
+    if relabel_noise is None:
+        replicates = noise.get("replicates")
+        if replicates:
+            relabel_noise, source = replicates["noise_rate"], "the replicate estimate"
+        else:
+            relabel_noise, source = noise["noise_rate"], "the table's estimated noise"
+    else:
+        source = "--relabel-noise"
+    order = np.argsort(scores["quality"].to_numpy(), kind="stable")
+    chances = wrong_label_chances(data.labels, _probs(scores, data), eta)[order]
+    ok = frame[frame["status"] == "ok"]
+    ok = ok.assign(
+        total_noise=compose_noise(eta, ok["extra_noise"].to_numpy(float), data.n_classes)
+    )
+    advice = plan_budget(
+        ok, n_rows=data.n_rows, noise_rate=eta, noise_sd=sd, wrong_chances=chances,
+        costs=costs, relabel_noise=min(relabel_noise, 0.49), relabel_noise_source=source,
+        n_classes=data.n_classes, seed=seed,
+    )  # fmt: skip
+    return advice, order[: advice.relabel_rows]
+
+
+def _probs(scores, data):
+    columns = [f"prob_{c}" for c in data.classes]
+    return scores[columns].to_numpy(dtype=float)
+
+
+def render_advice(console: Console, advice, out: Path) -> None:
+    """The decision in one sentence, then the options side by side."""
+    from labtriage.advice_report import decision_sentence
+
+    console.print(decision_sentence(advice), soft_wrap=True)
+    p = advice.predicted
+    table = Table(title="Predicted accuracy against true labels (90% intervals)",
+                  title_justify="left")  # fmt: skip
+    for col in ("option", "re-measure", "new rows", "accuracy", "interval"):
+        table.add_column(col, justify="left" if col == "option" else "right")
+    rows = {
+        "now": (0, 0),
+        "relabel": (advice.split["relabel_rows"][-1], 0),
+        "collect": (0, advice.split["new_rows"][0]),
+        "mix": (advice.relabel_rows, advice.new_rows),
+    }
+    for name, (r, m) in rows.items():
+        low, high = p[f"{name}_interval"]
+        table.add_row(name, f"{r:,}", f"{m:,}", f"{p[name]:.3f}", f"[{low:.3f}, {high:.3f}]")
+    console.print(table)
+    console.print(
+        f"P(re-measuring beats new rows) = {advice.p_relabel_better:.2f}; one fixed label is "
+        f"worth {advice.new_rows_per_fixed_label:.1f} new rows here; re-measurement error "
+        f"{advice.relabel_noise:.3f} ({advice.relabel_noise_source})",
+        soft_wrap=True,
+    )
+    for note in advice.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    for name in ADVICE_FILES:
+        console.print(f"{name:<12} {out / name}", soft_wrap=True)

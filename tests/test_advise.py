@@ -1,0 +1,111 @@
+"""The advice model: wrong-label chances, the budget split, and the choice it makes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labtriage.advise import (
+    Costs,
+    _choose,
+    compose_noise,
+    plan_budget,
+    true_accuracy,
+    wrong_label_chances,
+)
+from labtriage.noise import inject_label_noise
+
+
+def test_wrong_label_chances_are_calibrated_on_known_flips():
+    rng = np.random.default_rng(0)
+    n, eta = 40_000, 0.2
+    p_true1 = rng.beta(0.5, 0.5, n)  # the model's honest view of each sequence
+    truth = (rng.random(n) < p_true1).astype(int)
+    labels, flipped = inject_label_noise(truth, eta, seed=1)
+    p_given1 = (1 - eta) * p_true1 + eta * (1 - p_true1)  # what a model fitted to noisy labels says
+    chances = wrong_label_chances(labels, np.column_stack([1 - p_given1, p_given1]), eta)
+    assert chances.mean() == pytest.approx(flipped.mean(), abs=0.01)
+    for low, high in ((0.0, 0.2), (0.2, 0.6), (0.6, 1.0)):
+        band = (chances >= low) & (chances < high)
+        assert flipped[band].mean() == pytest.approx(chances[band].mean(), abs=0.03)
+
+
+def test_true_accuracy_undoes_the_test_labels_noise():
+    assert true_accuracy(0.2 + 0.9 * 0.6, 0.2) == pytest.approx(0.9)
+    # three classes, 30 % of test labels moved to one of the two others
+    a, e = 0.8, 0.3
+    observed = a * (1 - e) + (1 - a) * e / 2
+    assert true_accuracy(observed, e, 3) == pytest.approx(a)
+
+
+def test_flips_compose():
+    assert compose_noise(0.1, 0.2) == pytest.approx(0.1 + 0.2 - 2 * 0.1 * 0.2)
+    assert compose_noise(0.0, 0.3, 3) == pytest.approx(0.3)
+
+
+def surface_cells(eta0, *, a=0.95, b=2.0, c=0.5, gamma=2.0):
+    """Sweep cells whose accuracy follows the effective-size surface exactly."""
+    n, extra = np.meshgrid([1_000, 2_000, 4_000, 8_000], [0.0, 0.1, 0.2, 0.3])
+    n, extra = n.ravel(), extra.ravel()
+    total = compose_noise(eta0, extra)
+    acc = a - b * (n * (1 - 2 * total) ** gamma) ** -c
+    return pd.DataFrame({"n_train": n, "size": n / 8_000, "extra_noise": extra,
+                         "total_noise": total, "accuracy": acc})  # fmt: skip
+
+
+def plan(eta0, chances, costs, relabel_noise):
+    return plan_budget(
+        surface_cells(eta0), n_rows=10_000, noise_rate=eta0, noise_sd=0.005,
+        wrong_chances=chances, costs=costs, relabel_noise=relabel_noise,
+    )  # fmt: skip
+
+
+def test_cheap_reliable_relabeling_of_a_noisy_table_is_recommended():
+    chances = np.r_[np.full(2_000, 0.95), np.full(8_000, 0.01)]  # the audit found the flips
+    advice = plan(0.2, chances, Costs(new=1, relabel=1, budget=1_000), 0.02)
+    assert advice.recommendation == "relabel"
+    assert advice.relabel_rows == 1_000 and advice.new_rows == 0
+    assert advice.predicted["relabel"] > advice.predicted["collect"] > advice.predicted["now"]
+    assert advice.expected_fixed == pytest.approx(1_000 * 0.95 - 1_000 * 0.02)
+    assert advice.p_relabel_better >= 0.9
+
+
+def test_clean_tables_and_costly_relabeling_buy_new_rows():
+    chances = np.full(10_000, 0.02)  # nothing stands out: re-measuring fixes little
+    advice = plan(0.02, chances, Costs(new=1, relabel=5, budget=2_000), 0.02)
+    assert advice.recommendation == "collect"
+    assert advice.new_rows == 2_000 and advice.relabel_rows == 0
+
+
+def test_the_split_stays_within_the_budget_and_the_mix_is_the_best_split():
+    chances = np.r_[np.full(300, 0.9), np.full(9_700, 0.15)]  # a few clear suspects
+    costs = Costs(new=1, relabel=1, budget=3_000)
+    advice = plan(0.15, chances, costs, 0.05)
+    split = advice.split
+    spent = (
+        np.array(split["relabel_rows"]) * costs.relabel + np.array(split["new_rows"]) * costs.new
+    )
+    assert (spent <= costs.budget + 1e-9).all()
+    assert advice.predicted["mix"] == pytest.approx(max(split["accuracy"]))
+    assert advice.relabel_rows * costs.relabel + advice.new_rows * costs.new <= costs.budget
+
+
+def test_undecided_when_the_draws_disagree():
+    grid = {"relabel": np.array([0, 10]), "new": np.array([10, 0])}
+    predicted = {"relabel": 0.9, "collect": 0.9, "mix": 0.9,
+                 "relabel_interval": [0.88, 0.92], "collect_interval": [0.88, 0.92]}  # fmt: skip
+    choice, reason = _choose(grid, 1, predicted, p_relabel=0.55, p_mix=0.3)
+    assert choice == "indeterminate" and "cannot tell them apart" in reason
+
+
+@pytest.mark.parametrize(
+    ("new", "relabel", "budget", "fragment"),
+    [(0, 1, 10, "positive"), (1, -1, 10, "positive"), (5, 8, 2, "buys neither")],
+)
+def test_costs_are_checked(new, relabel, budget, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        Costs(new=new, relabel=relabel, budget=budget)
+
+
+def test_relabel_noise_must_lie_below_one_half():
+    with pytest.raises(ValueError, match="--relabel-noise"):
+        plan(0.1, np.full(10_000, 0.1), Costs(1, 1, 100), 0.5)

@@ -1,0 +1,119 @@
+"""``labtriage advise`` through the command line: the contract, reuse, refusals, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from labtriage.cli import app
+
+runner = CliRunner()
+SWEEP = ["--epochs", "1", "--sizes", "0.25,0.5,1", "--extra-noise", "0,0.2", "--repeats", "1"]
+COSTS = ["--cost-new", "1", "--cost-relabel", "2"]
+
+
+def run(*args):
+    return runner.invoke(app, [*map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, small_table):
+    """A table, its audit and its sweep, made once for the module."""
+    root = tmp_path_factory.mktemp("advise")
+    table = root / "assay.csv"
+    small_table.to_csv(table, index=False)
+    audit = run("audit", table, "--out", root / "audit", "--epochs", "1", "--quiet")
+    assert audit.exit_code == 0, audit.output
+    sweep = run("sweep", table, "--out", root / "sweep", *SWEEP, "--quiet")
+    assert sweep.exit_code == 0, sweep.output
+    return root, table
+
+
+def advise(made, *args):
+    root, table = made
+    return run("advise", table, "--from-audit", root / "audit", "--from-sweep", root / "sweep",
+               *COSTS, *args)  # fmt: skip
+
+
+def test_json_follows_the_contract_and_the_files_are_written(made, tmp_path):
+    result = advise(made, "--out", tmp_path / "advice", "--json", "--budget", "200")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    for key in ("recommendation", "budget", "cost_new", "cost_relabel", "relabel_noise",
+                "relabel_rows", "new_rows", "predicted_accuracy", "p_relabel_better",
+                "new_rows_per_fixed_label", "noise_rate", "noise_interval", "curve"):  # fmt: skip
+        assert key in doc, key
+    assert doc["recommendation"] in ("relabel", "collect", "mix", "indeterminate")
+    assert doc["relabel_rows"] * 2 + doc["new_rows"] * 1 <= 200
+    p = doc["predicted_accuracy"]
+    for name in ("now", "relabel", "collect", "mix"):
+        low, high = p[f"{name}_interval"]
+        assert 0 <= low <= high <= 1.0001
+    assert set(doc["curve"]) >= {"form", "params", "holdout_abs_error"}
+    assert doc == json.loads((tmp_path / "advice" / "advice.json").read_text())
+    relabel = pd.read_csv(tmp_path / "advice" / "relabel.csv")
+    assert len(relabel) == doc["relabel_rows"]
+    assert list(relabel.columns[:2]) == ["rank", "row"] and "true_label" in relabel.columns
+    assert (tmp_path / "advice" / "report.html").read_text().count("<img") == 4
+
+
+def test_console_says_the_decision_and_the_options(made, tmp_path):
+    result = advise(made, "--out", tmp_path / "advice")
+    assert result.exit_code == 0, result.output
+    assert "Predicted accuracy against true labels" in result.output
+    assert any(result.output.startswith(s) for s in ("Re-measure", "Measure", "Neither"))
+    assert "the table's estimated noise" in result.output  # no replicates: its source
+
+
+def test_the_worklist_order_is_followed(made, tmp_path):
+    root, _ = made
+    result = advise(made, "--out", tmp_path / "advice", "--budget", "300", "--cost-relabel", "1")
+    assert result.exit_code == 0, result.output
+    relabel = pd.read_csv(tmp_path / "advice" / "relabel.csv")
+    scores = pd.read_csv(root / "audit" / "scores.csv")
+    expected = scores.sort_values("quality", kind="stable")["row"].head(len(relabel))
+    assert relabel["row"].tolist() == expected.tolist()
+
+
+def test_an_audit_or_sweep_of_another_table_is_refused(made, tmp_path, small_table):
+    root, _ = made
+    other = tmp_path / "other.csv"
+    small_table.assign(label=1 - small_table["label"]).to_csv(other, index=False)
+    for flag in ("--from-audit", "--from-sweep"):
+        args = ["advise", other, *COSTS, "--out", tmp_path / flag, flag, root / flag[7:]]
+        if flag == "--from-sweep":
+            args += ["--from-audit", root / "audit"]
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert "another table" in result.output
+        assert not (tmp_path / flag / "advice.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--cost-new", "0"], "must be positive"),
+        (["--budget", "1", "--cost-new", "5", "--cost-relabel", "8"], "buys neither"),
+        (["--relabel-noise", "0.5"], "--relabel-noise must lie in [0, 0.5)"),
+    ],
+)
+def test_bad_costs_are_one_line_and_write_nothing(made, tmp_path, args, fragment):
+    result = advise(made, "--out", tmp_path / "advice", *args)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+    assert not (tmp_path / "advice").exists()
+
+
+@pytest.mark.slow
+def test_runs_the_audit_and_the_sweep_it_needs_and_reuses_them(made, tmp_path):
+    _, table = made
+    out = tmp_path / "advice"
+    first = run("advise", table, *COSTS, "--out", out, "--epochs", "1", "--quiet")
+    assert first.exit_code == 0, first.output
+    assert (out / "audit" / "scores.csv").exists() and (out / "sweep" / "sweep.csv").exists()
+    again = run("advise", table, *COSTS, "--out", out, "--epochs", "1", "--force")
+    assert again.exit_code == 0, again.output
+    assert "(0 to train)" in again.output and "auditing into" not in again.output
