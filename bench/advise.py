@@ -165,12 +165,23 @@ def main() -> None:
     print(results.to_string(index=False))
     if args.quick:
         return
-    results.to_csv(HERE / "results" / "advise.csv", index=False)
+    merged = merge_results(results, HERE / "results" / "advise.csv")
     write_block(
         "advise",
         "Replay: does the advice pick the better option?",
-        f"{command_line('advise.py', parser, args)}\n\n{markdown_table(results)}",
+        f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}",
     )
+
+
+def merge_results(results: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Replace the rerun scenarios in ``path``, keep the others, in SCENARIOS order."""
+    if path.exists():
+        old = pd.read_csv(path)
+        results = pd.concat([old[~old["scenario"].isin(results["scenario"])], results])
+    order = {name: i for i, name in enumerate(SCENARIOS)}
+    results = results.sort_values("scenario", key=lambda c: c.map(order)).reset_index(drop=True)
+    results.to_csv(path, index=False)
+    return results
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from labtriage.advise import (
     _choose,
     compose_noise,
     plan_budget,
+    transition_from_flip_rates,
     true_accuracy,
     wrong_label_chances,
 )
@@ -27,6 +28,29 @@ def test_wrong_label_chances_are_calibrated_on_known_flips():
     for low, high in ((0.0, 0.2), (0.2, 0.6), (0.6, 1.0)):
         band = (chances >= low) & (chances < high)
         assert flipped[band].mean() == pytest.approx(chances[band].mean(), abs=0.03)
+
+
+def test_class_dependent_chances_follow_the_flip_rates_of_each_class():
+    rng = np.random.default_rng(2)
+    n, rates = 60_000, (0.1, 0.3)  # truly-0 rows labeled 1, truly-1 rows labeled 0
+    p1 = rng.beta(0.5, 0.5, n)
+    truth = (rng.random(n) < p1).astype(int)
+    labels, flipped = inject_label_noise(truth, list(rates), seed=3)
+    t = transition_from_flip_rates({"0->1": 0.1, "1->0": 0.3}, [0, 1])
+    assert t == pytest.approx(np.array([[0.9, 0.1], [0.3, 0.7]]))
+    q = np.column_stack([1 - p1, p1]) @ t
+    chances = wrong_label_chances(labels, q, 0.2, transition=t)
+    symmetric = wrong_label_chances(labels, q, 0.2)
+    for k in (0, 1):
+        given = labels == k
+        assert chances[given].mean() == pytest.approx(flipped[given].mean(), abs=0.01)
+    given0 = labels == 0  # label 0 hides the truly-1 rows flipped at 30 %
+    assert abs(symmetric[given0].mean() - flipped[given0].mean()) > 0.02
+
+
+def test_unusable_flip_rates_fall_back_to_symmetric_noise():
+    assert transition_from_flip_rates({"0->1": 0.1}, [0, 1]) is None
+    assert transition_from_flip_rates({"0->1": 0.5, "1->0": 0.5}, [0, 1]) is None
 
 
 def test_true_accuracy_undoes_the_test_labels_noise():

@@ -93,25 +93,66 @@ class Advice:
 
 
 def wrong_label_chances(
-    labels: np.ndarray, pred_probs: np.ndarray, noise_rate: float
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    noise_rate: float,
+    *,
+    transition: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each row's chance that its given label is wrong, from out-of-sample probabilities.
 
     The probabilities are fitted to the given labels, so they estimate
-    ``p(given = y | x) = p_t (1 - eta) + (1 - p_t) eta / (K - 1)`` with ``p_t`` the
-    chance that y is the true class. Solving for ``p_t`` and applying Bayes' rule
-    under symmetric noise ``eta``: ``P(wrong) = (1 - p_t) (eta / (K - 1)) / p(given)``.
+    ``q = p_t @ T``: the true-class probabilities ``p_t`` passed through the noise,
+    ``T[t, g] = P(given g | true t)``. Inverting ``T`` gives ``p_t``; Bayes' rule then
+    gives ``P(wrong) = 1 - p_t[y] T[y, y] / q[y]`` for the given label y.
+
+    Parameters
+    ----------
+    labels : np.ndarray of shape (N,)
+    pred_probs : np.ndarray of shape (N, K)
+    noise_rate : float
+        Symmetric noise (``T`` = 1 - eta on the diagonal, eta / (K - 1) off it),
+        used where ``transition`` is not given.
+    transition : np.ndarray of shape (K, K), optional
+        Class-dependent noise: rows are true classes, columns given ones, rows sum to 1
+        (from the audit's flip rates, :func:`transition_from_flip_rates`).
 
     Returns
     -------
     np.ndarray of shape (N,), in [0, 1]
     """
     k = pred_probs.shape[1]
-    eta = float(np.clip(noise_rate, 0.0, (k - 1) / k - 1e-6))
-    p_given = np.clip(pred_probs[np.arange(len(labels)), labels], 1e-9, 1.0)
-    off = eta / (k - 1)
-    p_true = np.clip((p_given - off) / (1 - eta - off), 0.0, 1.0)
-    return np.clip((1 - p_true) * off / p_given, 0.0, 1.0)
+    if transition is None:
+        eta = float(np.clip(noise_rate, 0.0, (k - 1) / k - 1e-6))
+        transition = np.full((k, k), eta / (k - 1)) + np.eye(k) * (1 - eta - eta / (k - 1))
+    p_true = np.clip(pred_probs @ np.linalg.inv(transition), 0.0, None)
+    p_true /= np.clip(p_true.sum(axis=1, keepdims=True), 1e-12, None)
+    q = np.clip(p_true @ transition, 1e-12, None)
+    rows = np.arange(len(labels))
+    right = p_true[rows, labels] * transition[labels, labels] / q[rows, labels]
+    return np.clip(1.0 - right, 0.0, 1.0)
+
+
+def transition_from_flip_rates(flip_rates: dict[str, float], classes) -> np.ndarray | None:
+    """``T[a, b] = P(given b | true a)`` from flip rates keyed ``"a->b"``; None if unusable.
+
+    Unusable: a rate is missing, or the matrix is too close to singular to invert
+    (the labels then say too little about the truth for any per-row chance).
+    """
+    names = [str(c) for c in classes]
+    k = len(names)
+    t = np.zeros((k, k))
+    for a, name_a in enumerate(names):
+        for b, name_b in enumerate(names):
+            if a != b:
+                rate = flip_rates.get(f"{name_a}->{name_b}")
+                if rate is None:
+                    return None
+                t[a, b] = rate
+        t[a, a] = 1.0 - t[a].sum()
+    if (np.diag(t) <= 0.5 / k).any() or abs(np.linalg.det(t)) < 1e-3:
+        return None
+    return t
 
 
 def compose_noise(eta, extra, n_classes: int = 2):

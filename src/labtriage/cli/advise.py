@@ -157,7 +157,12 @@ def _plan(data, scores, audit_report, frame, costs, relabel_noise, seed):
     """The budget split from the audit's ranking and the sweep's surface."""
     import numpy as np
 
-    from labtriage.advise import compose_noise, plan_budget, wrong_label_chances
+    from labtriage.advise import (
+        compose_noise,
+        plan_budget,
+        transition_from_flip_rates,
+        wrong_label_chances,
+    )
 
     # The table's noise as the audit estimates it (the blended models' confident joint)
     # places "now" on the surface and sets the cells' noise axis; the sweep's own
@@ -175,7 +180,10 @@ def _plan(data, scores, audit_report, frame, costs, relabel_noise, seed):
     else:
         source = "--relabel-noise"
     order = np.argsort(scores["quality"].to_numpy(), kind="stable")
-    chances = wrong_label_chances(data.labels, _probs(scores, data), eta)[order]
+    # Per-class flip rates where the audit has them: re-measuring the worse class fixes more.
+    transition = transition_from_flip_rates(noise.get("flip_rates", {}), data.classes)
+    chances = wrong_label_chances(data.labels, _probs(scores, data), eta, transition=transition)
+    chances = chances[order]
     ok = frame[frame["status"] == "ok"]
     ok = ok.assign(
         total_noise=compose_noise(eta, ok["extra_noise"].to_numpy(float), data.n_classes)
