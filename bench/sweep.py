@@ -32,7 +32,8 @@ from doc import command_line, markdown_table, write_block
 
 from labtriage.io import read_assay
 from labtriage.simulate import simulate_assay
-from labtriage.sweep import CellStore, SweepData
+from labtriage.sweep import SweepData
+from labtriage.sweep_run import CellStore
 from labtriage.tradeoff import fit_effective_size, fit_linear, holdout_errors
 
 HERE = Path(__file__).resolve().parent

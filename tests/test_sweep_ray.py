@@ -31,6 +31,7 @@ pytest.importorskip("ray")
 from helpers import GRID, lstm_params, make_data  # noqa: E402
 
 from labtriage import sweep as sw  # noqa: E402
+from labtriage import sweep_run as sr  # noqa: E402
 from labtriage.sweep_ray import check_answers  # noqa: E402
 
 
@@ -91,23 +92,23 @@ def data(small_table):
 
 
 def ray_sweep(data, out, address, *, epochs: int = 1, progress=None) -> list[dict]:
-    return sw.run_sweep(
-        data, sw.make_grid(**GRID), sw.CellStore(out), lstm_params=lstm_params(epochs=epochs),
+    return sr.run_sweep(
+        data, sw.make_grid(**GRID), sr.CellStore(out), lstm_params=lstm_params(epochs=epochs),
         seed=0, backend="ray", progress=progress, ray_options={"address": address},
     )  # fmt: skip
 
 
 def test_a_sweep_on_ray_trains_the_same_rows_as_the_local_backend(cluster, data, tmp_path):
     on_ray = ray_sweep(data, tmp_path / "ray", cluster)
-    local = sw.run_sweep(
-        data, sw.make_grid(**GRID), sw.CellStore(tmp_path / "local"), lstm_params=lstm_params(),
+    local = sr.run_sweep(
+        data, sw.make_grid(**GRID), sr.CellStore(tmp_path / "local"), lstm_params=lstm_params(),
         seed=0, device="cpu", jobs=2,
     )  # fmt: skip
     assert [r["status"] for r in on_ray] == ["ok"] * len(local)
     for key in ("cell", "rows_digest", "n_train", "n_injected", "n_test"):
         assert [r[key] for r in on_ray] == [r[key] for r in local], key
     assert all(r["device"] == "cpu" for r in on_ray)
-    assert sw.CellStore(tmp_path / "ray").test_pred_probs(on_ray[0]["cell"]).shape[1] == 2
+    assert sr.CellStore(tmp_path / "ray").test_pred_probs(on_ray[0]["cell"]).shape[1] == 2
 
 
 def test_a_killed_worker_loses_only_its_cell_and_a_rerun_completes_it(cluster, data, tmp_path):
@@ -134,8 +135,8 @@ def test_a_killed_worker_loses_only_its_cell_and_a_rerun_completes_it(cluster, d
 def test_without_an_address_a_ray_instance_is_started_for_the_run(cluster, data, tmp_path):
     # The module's cluster has written /tmp/ray/ray_current_cluster; an address-less
     # run must start its own instance, not follow that file (or a stale one).
-    records = sw.run_sweep(
-        data, sw.make_grid([1], [0.1], repeats=1), sw.CellStore(tmp_path),
+    records = sr.run_sweep(
+        data, sw.make_grid([1], [0.1], repeats=1), sr.CellStore(tmp_path),
         lstm_params=lstm_params(), seed=0, backend="ray", ray_options={"address": None},
     )  # fmt: skip
     assert [r["status"] for r in records] == ["ok"]

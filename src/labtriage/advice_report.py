@@ -19,7 +19,7 @@ import pandas as pd
 
 from labtriage.exceptions import InputFileError, LabtriageError
 from labtriage.figures import png
-from labtriage.html_report import CSS
+from labtriage.html_report import CSS, figures_html
 from labtriage.report import library_versions, write_atomic, write_csv, write_json
 
 
@@ -129,10 +129,7 @@ def split_figure(advice) -> str:
     ax.set_ylabel("predicted accuracy (true labels)")
     ax.grid(alpha=0.3)
     ax.legend()
-    try:
-        return png(fig)
-    finally:
-        plt.close(fig)
+    return png(fig)
 
 
 def surface_figure(advice, frame: pd.DataFrame) -> str:
@@ -158,28 +155,19 @@ def surface_figure(advice, frame: pd.DataFrame) -> str:
     ax.set_ylabel("test accuracy (given labels)")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    try:
-        return png(fig)
-    finally:
-        plt.close(fig)
+    return png(fig)
 
 
 def render_html(advice, doc: dict, frame: pd.DataFrame) -> str:
     """The advice as one self-contained page."""
     from labtriage.sweep_report import accuracy_lines, heatmap
 
-    figures = [
-        ("Budget split", split_figure(advice)),
-        ("Fitted accuracy surface and the sweep's cells", surface_figure(advice, frame)),
-        ("Sweep: accuracy by size and injected noise", heatmap(frame)),
-        ("Sweep: accuracy against the total noise", accuracy_lines(frame)),
-    ]
-    figs = "".join(
-        f'<figure><figcaption>{html.escape(t)}</figcaption><img alt="{html.escape(t)}" '
-        f'src="data:image/png;base64,{b64}"></figure>'
-        for t, b64 in figures
-        if b64 is not None
-    )
+    figs = figures_html({
+        "Budget split": split_figure(advice),
+        "Fitted accuracy surface and the sweep's cells": surface_figure(advice, frame),
+        "Sweep: accuracy by size and injected noise": heatmap(frame),
+        "Sweep: accuracy against the total noise": accuracy_lines(frame),
+    })  # fmt: skip
     p = doc["predicted_accuracy"]
     rows = "".join(
         f"<tr><td>{name}</td><td class=num>{p[name]:.3f}</td>"
@@ -195,6 +183,6 @@ def render_html(advice, doc: dict, frame: pd.DataFrame) -> str:
         f"<ul>{notes}</ul>"
         "<table><tr><th>option</th><th>accuracy (true labels)</th><th>90% interval</th></tr>"
         f"{rows}</table>"
-        f'<h2>Figures</h2><div class="figs">{figs}</div>'
+        f"<h2>Figures</h2>{figs}"
         f"<h2>Record</h2><pre>{record}</pre></body></html>\n"
     )

@@ -215,8 +215,13 @@ def _axes(width: float = 6.0):
 
 
 def png(fig) -> str:
-    """``fig`` as a base64 PNG for an inline ``<img>``."""
+    """``fig`` as a base64 PNG for an inline ``<img>``; the figure is closed."""
+    import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
+    try:
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()

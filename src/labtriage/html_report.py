@@ -52,7 +52,7 @@ def render_html(report: dict, figures: dict[str, str], worklist: pd.DataFrame) -
             _section("Label noise", _noise_table(report["noise"]), "noise"),
             "</div>",
             _section("Models, out of sample", _models(report), "models"),
-            _section("Figures", _figures(figures), "figures"),
+            _section("Figures", figures_html(figures), "figures"),
             _section(
                 _worklist_title(report, worklist),
                 _tiers(report) + _worklist(worklist),
@@ -204,11 +204,13 @@ def _models(report: dict) -> str:
     )
 
 
-def _figures(figures: dict[str, str]) -> str:
+def figures_html(figures: dict[str, str | None]) -> str:
+    """Titled base64 PNGs as a grid of figures; a None figure is left out."""
     items = "".join(
         f"<figure><figcaption>{html.escape(t)}</figcaption>"
         f"<img alt='{html.escape(t)}' src='data:image/png;base64,{b}'></figure>"
         for t, b in figures.items()
+        if b is not None
     )
     return f"<div class='figs'>{items}</div>"
 

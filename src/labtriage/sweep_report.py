@@ -17,7 +17,7 @@ import pandas as pd
 
 from labtriage.exceptions import OutputExistsError
 from labtriage.figures import png
-from labtriage.html_report import CSS
+from labtriage.html_report import CSS, figures_html
 from labtriage.report import library_versions, write_atomic, write_csv, write_json
 from labtriage.sweep import COLUMNS
 
@@ -75,7 +75,7 @@ def open_folder(out: Path, doc: dict, *, force: bool) -> None:
     table or other options, or other files, is refused. ``doc`` is written as
     sweep.json at once, so an interrupted run is recognised and resumed.
     """
-    from labtriage.sweep import CellStore
+    from labtriage.sweep_run import CellStore
 
     out = Path(out)
     before = read_sweep_doc(out)
@@ -123,7 +123,7 @@ def heatmap(frame: pd.DataFrame) -> str | None:
     ax.set_xlabel("injected extra noise")
     ax.set_ylabel("training rows (fraction)")
     fig.colorbar(image, ax=ax, label="test accuracy")
-    return _done(fig)
+    return png(fig)
 
 
 def accuracy_lines(frame: pd.DataFrame) -> str | None:
@@ -146,7 +146,7 @@ def accuracy_lines(frame: pd.DataFrame) -> str | None:
     ax.set_ylabel("test accuracy (given labels)")
     ax.legend(title="training size", fontsize="small")
     ax.grid(alpha=0.3)
-    return _done(fig)
+    return png(fig)
 
 
 def _rows_by_size(frame: pd.DataFrame) -> dict[float, int]:
@@ -154,30 +154,15 @@ def _rows_by_size(frame: pd.DataFrame) -> dict[float, int]:
     return {s: int(part["n_train"].astype(float).mean()) for s, part in ok.groupby("size")}
 
 
-def _done(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    try:
-        return png(fig)
-    finally:
-        plt.close(fig)
-
-
 # --- the page ---------------------------------------------------------------------------
 
 
 def render_html(frame: pd.DataFrame, doc: dict) -> str:
     """The sweep as one self-contained page: summary, the two figures, every cell."""
-    figures = [
-        ("Accuracy by training size and injected noise", heatmap(frame)),
-        ("Accuracy against the total noise", accuracy_lines(frame)),
-    ]
-    figs = "".join(
-        f'<figure><figcaption>{html.escape(t)}</figcaption><img alt="{html.escape(t)}" '
-        f'src="data:image/png;base64,{b64}"></figure>'
-        for t, b64 in figures
-        if b64 is not None
-    )
+    figs = figures_html({
+        "Accuracy by training size and injected noise": heatmap(frame),
+        "Accuracy against the total noise": accuracy_lines(frame),
+    })  # fmt: skip
     data, cells = doc.get("data", {}), doc["cells"]
     eta = doc.get("table_noise_estimate")
     lines = [
@@ -199,7 +184,7 @@ def render_html(frame: pd.DataFrame, doc: dict) -> str:
         "<title>labtriage sweep</title>"
         f"<style>{CSS}</style></head><body><h1>labtriage sweep</h1>"
         + "<ul>" + "".join(f"<li>{line}</li>" for line in lines) + "</ul>"
-        + f'<h2>Figures</h2><div class="figs">{figs}</div>'
+        + f"<h2>Figures</h2>{figs}"
         + f'<h2>Cells</h2><div class="wrap">{table}</div>'
         + f"<h2>Run</h2><pre>{config}</pre></body></html>\n"
     )  # fmt: skip

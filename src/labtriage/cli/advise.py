@@ -102,11 +102,16 @@ def advise(
             raise ValueError("missing --cost-new or --cost-relabel: give what each costs")
         if relabel_noise is not None and not 0 <= relabel_noise < 0.5:
             raise ValueError(f"--relabel-noise must lie in [0, 0.5), got {relabel_noise:g}")
+        # Checked before any work; the default budget needs the table's size, so it comes later.
         Costs(cost_new, cost_relabel, budget if budget is not None else max(cost_new, cost_relabel))
         check_outputs_free([out / name for name in ADVICE_FILES], force=force)
         console = make_console(quiet or as_json)
         data = read_data(assay, folds=5, **data_options(locals()))
-        costs = Costs(cost_new, cost_relabel, budget or BUDGET_SHARE * data.n_rows * cost_new)
+        costs = Costs(
+            cost_new,
+            cost_relabel,
+            budget if budget is not None else BUDGET_SHARE * data.n_rows * cost_new,
+        )
         options = {
             **data_options(locals()),
             "seed": seed,

@@ -103,6 +103,7 @@ def sweep(
         from labtriage import sweep as sw
         from labtriage.report import SweepProgressBar
         from labtriage.sweep_report import open_folder, sweep_frame, write_sweep
+        from labtriage.sweep_run import CellStore, run_sweep
 
         if out is None:
             raise ValueError("missing --out: give the folder to write the sweep to")
@@ -143,7 +144,7 @@ def sweep(
             "data": _data_record(assay_data, data),
         }  # fmt: skip
         open_folder(out, doc, force=force)
-        store = sw.CellStore(out)
+        store = CellStore(out)
         done = sum(c.name in store.finished() for c in cells)
         console.print(
             f"{len(cells)} cells ({len(cells) - done} to train) on {data.labels.size:,} rows "
@@ -152,7 +153,7 @@ def sweep(
         )
         t0 = time.perf_counter()
         with SweepProgressBar(console, total=len(cells), done=done, enabled=not quiet) as bar:
-            records = sw.run_sweep(
+            records = run_sweep(
                 data, cells, store, lstm_params=params, seed=seed, backend=backend,
                 device=device, jobs=jobs, progress=bar,
                 ray_options={"address": ray_address, "cpus_per_cell": cpus_per_cell,
