@@ -57,8 +57,9 @@ def test_yardstick_is_the_majority_class_and_each_class_recall():
 def test_scores_roundtrip_through_csv(tmp_path, separable_probs):
     scores, _ = _scores(separable_probs)
     scores.to_csv(tmp_path / "scores.csv", index=False)
-    labels, probs, classes, groups = read_scores(tmp_path / "scores.csv")
+    labels, probs, classes, groups, row = read_scores(tmp_path / "scores.csv")
     assert list(classes) == ["neg", "pos"]
+    assert np.array_equal(row, scores["row"])
     assert len(np.unique(groups)) == len(labels)  # every sequence S<i> is distinct
     assert groups[3] == "S3"  # the sequences themselves: they name any control
     assert np.array_equal(labels, separable_probs[0])

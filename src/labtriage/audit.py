@@ -10,7 +10,9 @@ worklist built from the scores is ``worklist.py``'s.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from labtriage.crossval import FoldProgress, OutOfSample, out_of_sample
 from labtriage.encode import encode_sequences
 from labtriage.io import Assay
 from labtriage.noise import NoiseEstimate, estimate_noise
+from labtriage.noise_by import Grouping, noise_by_groupings
 from labtriage.worklist import build_worklist
 
 SCORE_COLUMNS = [
@@ -45,6 +48,7 @@ class AuditResult:
     oos: OutOfSample
     yardstick: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    groupings: list[Grouping] = field(default_factory=list)  # the --by columns
 
 
 def audit_assay(
@@ -59,6 +63,7 @@ def audit_assay(
     progress: FoldProgress | None = None,
     cache: FoldCache | None = None,
     jobs: int | None = None,
+    by: Sequence[Grouping] = (),
 ) -> AuditResult:
     """Score every row of ``assay`` and build the worklist.
 
@@ -82,6 +87,8 @@ def audit_assay(
         Per-fold results for resuming an interrupted audit.
     jobs : int, optional
         LSTM fold models trained at once (``train.parallel_plan``).
+    by : sequence of Grouping, optional
+        ``--by`` columns: the noise of each of their values (``noise_by``).
     """
     t0 = time.perf_counter()
     codes = encode_sequences(list(assay.sequences))
@@ -108,13 +115,18 @@ def audit_assay(
     noise = estimate_noise(
         assay.labels, oos.pred_probs, classes=assay.classes, groups=assay.sequences, seed=seed
     )
+    if by:
+        per_value = noise_by_groupings(
+            assay.labels, oos.pred_probs, by, classes=assay.classes, level=noise.level
+        )
+        noise = replace(noise, by=per_value)
     controls = [c["sequence"] for c in noise.replicates.controls] if noise.replicates else []
     worklist = build_worklist(scores, assay, top=top, per_row=per_row, sort=sort, controls=controls)
     yardstick = model_yardstick(
         assay.labels, oos.per_model | {"blend": oos.pred_probs}, assay.classes
     )
     timings = {"cross_validation_s": t1 - t0, "scoring_s": time.perf_counter() - t1}
-    return AuditResult(scores, worklist, noise, oos, yardstick, timings)
+    return AuditResult(scores, worklist, noise, oos, yardstick, timings, list(by))
 
 
 def model_yardstick(labels: np.ndarray, pred_probs: dict[str, np.ndarray], classes) -> dict:
@@ -207,18 +219,18 @@ def score_rows(
     return scores
 
 
-def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Labels, probabilities, classes and sequence groups back from an audit's ``scores.csv``.
+class Scores(NamedTuple):
+    """What ``estimate-noise --from-scores`` reads back from an audit's ``scores.csv``."""
 
-    Returns
-    -------
-    labels : np.ndarray of shape (N,), class indices
-    pred_probs : np.ndarray of shape (N, K)
-    classes : np.ndarray of shape (K,), as strings (the CSV does not keep types)
-    groups : np.ndarray of shape (N,)
-        The sequences themselves: equal for identical sequences, and they name any
-        control the replicate estimate reports.
-    """
+    labels: np.ndarray  # (N,) class indices
+    pred_probs: np.ndarray  # (N, K)
+    classes: np.ndarray  # (K,) as strings (the CSV does not keep types)
+    groups: np.ndarray  # (N,) the sequences: equal for identical ones, naming any control
+    row: np.ndarray | None  # (N,) 0-based data row of the input table, where recorded
+
+
+def read_scores(path) -> Scores:
+    """Labels, probabilities, classes, sequence groups and input rows from ``scores.csv``."""
     from labtriage.exceptions import ColumnError, InputFileError
 
     try:
@@ -238,4 +250,5 @@ def read_scores(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         raise ColumnError(f"{path}: labels {unknown[:5]} have no prob_<class> column")
     labels = scores["label"].map(lookup).to_numpy(dtype=np.int64)
     groups = scores["sequence"].astype(str).to_numpy(dtype=object)
-    return labels, scores[prob_cols].to_numpy(dtype=float), classes, groups
+    row = pd.to_numeric(scores["row"]).to_numpy(dtype=np.int64) if "row" in scores else None
+    return Scores(labels, scores[prob_cols].to_numpy(dtype=float), classes, groups, row)

@@ -49,6 +49,40 @@ def noise_table(estimate: dict) -> Table:
     return table
 
 
+def by_table(nb: dict, *, n: int = 12, where: str | None = None) -> Table:
+    """Noise per value of one ``--by`` column: flagged values first, then the noisiest."""
+    groups = sorted(nb["groups"], key=lambda g: (not g["flagged"], -g["noise_rate"]))
+    shown = groups[:n]
+    more = f"; all in {where}" if where and len(groups) > n else ""
+    binned = f", {len(groups)} quantile bins" if nb["bins"] else ""
+    table = Table(
+        title=f"Label noise by {nb['column']}{binned} (table: {nb['noise_rate']:.3f}; "
+        f"{len(shown)} of {len(groups):,} values{more})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for col in (str(nb["column"]), "rows", "noise", f"{nb['level']:.0%} interval", "elsewhere"):
+        table.add_column(col, justify="left" if col == str(nb["column"]) else "right")
+    table.add_column("flagged (q)", justify="left")
+    for g in shown:
+        lo, hi = g["interval"]
+        if not g["tested"]:
+            verdict = f"not tested (< {nb['min_rows']} rows)"
+        else:
+            verdict = ("[bold red]yes[/]" if g["flagged"] else "no") + f" ({g['q_value']:.2g})"
+        table.add_row(
+            short_sequence(g["value"], 24),
+            f"{g['n_rows']:,}",
+            f"{g['noise_rate']:.3f}",
+            f"[{lo:.3f}, {hi:.3f}]",
+            f"{g['rest_noise_rate']:.3f}",
+            verdict,
+        )
+    return table
+
+
 def models_table(metrics: dict, weight: float, yardstick: dict | None = None) -> Table:
     """Out-of-sample log-loss, accuracy and recall per class (against the given labels),
     beside the majority-class yardstick."""
@@ -129,7 +163,15 @@ def render_audit(console: Console, report: dict, worklist: pd.DataFrame) -> None
     models = models_table(report["models"], report["blend"]["lstm_weight"], report["yardstick"])
     console.print(models)
     console.print(noise_table(report["noise"]))
+    for nb in report["noise"].get("by") or ():
+        console.print(by_table(nb, where=_by_path(report, nb["column"])))
     if len(worklist):
         console.print(worklist_table(worklist))
     for name, path in report["outputs"].items():
         console.print(f"{name:<12} {path}", highlight=False, soft_wrap=True)
+
+
+def _by_path(report: dict, column: str) -> str | None:
+    from labtriage.noise_by import by_file
+
+    return report["outputs"].get(by_file(column))

@@ -39,8 +39,15 @@ CSS = (
 )
 
 
-def render_html(report: dict, figures: dict[str, str], worklist: pd.DataFrame) -> str:
-    """The page: summary, input, noise, models, notes, figures, worklist, run details."""
+def render_html(
+    report: dict,
+    figures: dict[str, str],
+    worklist: pd.DataFrame,
+    *,
+    by_figures: dict[str, str] | None = None,
+) -> str:
+    """The page: summary, input, noise, where it sits (``--by``), models, notes, figures,
+    worklist, run details."""
     path = html.escape(report["input"]["path"])
     body = "".join(
         [
@@ -51,6 +58,7 @@ def render_html(report: dict, figures: dict[str, str], worklist: pd.DataFrame) -
             _section("Input", _input_table(report), "input"),
             _section("Label noise", _noise_table(report["noise"]), "noise"),
             "</div>",
+            _by_section(report["noise"].get("by"), by_figures or {}),
             _section("Models, out of sample", _models(report), "models"),
             _section("Figures", figures_html(figures), "figures"),
             _section(
@@ -170,6 +178,48 @@ def _noise_table(n: dict) -> str:
             )
         )
     return _pairs(rows)
+
+
+BY_LINES = 30
+
+
+def _by_section(by: list[dict] | None, figures: dict[str, str]) -> str:
+    """Noise per value of each --by column: what was tested, the values, the figures."""
+    from labtriage.noise_by import by_file
+
+    if not by:
+        return ""
+    parts = []
+    for nb in by:
+        groups = sorted(nb["groups"], key=lambda g: (not g["flagged"], -g["noise_rate"]))
+        tested = sum(g["tested"] for g in groups)
+        first = f"The first {BY_LINES}, flagged first; " if len(groups) > BY_LINES else ""
+        binned = f" in {len(groups)} equal-count bins" if nb["bins"] else ""
+        parts.append(
+            f"<h3><code>{html.escape(nb['column'])}</code>{binned}: "
+            f"{nb['n_flagged']} of {len(groups):,} values flagged</h3>"
+            f"<p>Each value's noise rate comes from the table's confident joint restricted to "
+            f"its rows (table: {nb['noise_rate']:.3f}). {tested:,} values with at least "
+            f"{nb['min_rows']} rows were tested against the rest ({html.escape(nb['test'])}); "
+            f"flagged: false discovery rate at most {nb['alpha']:.0%}. "
+            f"{first}every value is in <code>{html.escape(by_file(nb['column']))}</code>.</p>"
+        )
+        head = [nb["column"], "rows", "noise rate", "interval", "elsewhere", "q", "flagged"]
+        rows = [
+            [
+                g["value"],
+                f"{g['n_rows']:,}",
+                f"{g['noise_rate']:.3f}",
+                f"[{g['interval'][0]:.3f}, {g['interval'][1]:.3f}]",
+                f"{g['rest_noise_rate']:.3f}",
+                "" if g["q_value"] is None else f"{g['q_value']:.2g}",
+                "yes" if g["flagged"] else ("no" if g["tested"] else "not tested"),
+            ]
+            for g in groups[:BY_LINES]
+        ]
+        parts.append(_grid(head, rows, numeric=head[1:6]))
+    parts.append(figures_html(figures))
+    return _section("Where the noise sits", "".join(parts), "by")
 
 
 def _models(report: dict) -> str:

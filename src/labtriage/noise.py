@@ -55,13 +55,16 @@ class NoiseEstimate:
     replicates: ReplicateEstimate | None
     n_rows: int
     n_repeats: int = 1
+    by: tuple | None = None  # noise_by.NoiseBy of each --by column; None without --by
 
     def to_dict(self) -> dict:
-        """JSON-ready dict; ``replicates`` is None where no sequence was measured twice."""
+        """JSON-ready dict; ``replicates`` is None where no sequence was measured twice,
+        ``by`` is None without ``--by``."""
         out = asdict(self)
         out["interval"] = list(self.interval)
         if self.replicates is not None:
             out["replicates"]["interval"] = list(self.replicates.interval)
+        out["by"] = None if self.by is None else [b.to_dict() for b in self.by]
         return out
 
 

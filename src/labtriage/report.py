@@ -110,14 +110,18 @@ def write_audit(result, data, config: dict, outputs: dict[str, Path], *, plot_co
     """
     from labtriage.figures import audit_figures
     from labtriage.html_report import render_html
+    from labtriage.noise_by import by_file
 
     report = _audit_report(result, data, config, outputs)
     report["versions"] = library_versions()
     write_csv(outputs["scores.csv"], result.scores)
     write_csv(outputs["worklist.csv"], result.worklist)
+    for nb in result.noise.by or ():
+        write_csv(outputs[by_file(nb.column)], nb.to_frame())
     write_json(outputs["report.json"], report)
     figures = audit_figures(_figure_data(result, data, report, plot_columns))
-    write_atomic(outputs["report.html"], render_html(report, figures, result.worklist))
+    page = render_html(report, figures, result.worklist, by_figures=_by_figures(result, data))
+    write_atomic(outputs["report.html"], page)
     return report
 
 
@@ -138,6 +142,21 @@ def _figure_data(result, data, report: dict, plot_columns):
         columns={n: pd.to_numeric(rows[n], errors="coerce").to_numpy(dtype=float) for n in names},
         models=report["models"],
         yardstick=report["yardstick"],
+    )
+
+
+def _by_figures(result, data) -> dict[str, str]:
+    from labtriage.figures_by import by_figures, well_column
+
+    if not result.noise.by:
+        return {}
+    rows = data.frame.iloc[data.row]
+    wells = well_column(rows)
+    return by_figures(
+        result.noise.by,
+        values={g.column: g.values for g in result.groupings},
+        wells=None if wells is None else rows[wells].astype(str).to_numpy(),
+        is_issue=result.scores["is_issue"].to_numpy(dtype=bool),
     )
 
 
@@ -181,7 +200,9 @@ def _audit_report(result, data, config: dict, outputs: dict[str, Path]) -> dict:
         "config": config,
         "timings": result.timings,
         "outputs": {k: str(v) for k, v in outputs.items()},
-        "notes": _notes(data, oos, counts) + replicate_notes(noise["replicates"]),
+        "notes": _notes(data, oos, counts)
+        + replicate_notes(noise["replicates"])
+        + by_notes(noise.get("by")),
     }
 
 
@@ -262,6 +283,26 @@ def replicate_notes(replicates: dict | None) -> list[str]:
             f"the replicate estimate rests on {replicates['n_groups']:,} repeated sequences "
             "only: read its interval before its point"
         )
+    return notes
+
+
+def by_notes(by: list[dict] | None) -> list[str]:
+    """One sentence per flagged value of a ``--by`` column, noisiest first."""
+    notes = []
+    for nb in by or ():
+        flagged = sorted((g for g in nb["groups"] if g["flagged"]), key=lambda g: -g["noise_rate"])
+        for g in flagged:
+            lo, hi = g["interval"]
+            advice = (
+                "its labels are the least reliable: consider re-measuring these rows"
+                if nb["bins"]
+                else "consider re-running it"
+            )
+            notes.append(
+                f"{nb['column']} {g['value']} ({g['n_rows']:,} rows): noise "
+                f"{g['noise_rate']:.0%} [{lo:.0%}, {hi:.0%}] against "
+                f"{g['rest_noise_rate']:.0%} elsewhere: {advice}"
+            )
     return notes
 
 

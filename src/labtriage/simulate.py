@@ -134,8 +134,11 @@ def simulate_assay(
     noise: float = 0.2,
     seed: int = 0,
     epistasis: str | float = "mild",
+    plates: int | None = None,
+    bad_plates: int = 0,
+    bad_noise: float = 0.4,
 ) -> pd.DataFrame:
-    """A synthetic assay table with injected label flips.
+    """A synthetic assay table with injected label flips, optionally laid out on plates.
 
     Parameters
     ----------
@@ -148,11 +151,19 @@ def simulate_assay(
         Seeds the landscape, the peptides and the flips.
     epistasis : "mild", "strong" or float in [0, 1), default "mild"
         How much of the fitness is pairwise (module docstring).
+    plates : int, optional
+        Spread the rows at random over this many plates (96 wells, or 384 when more
+        than 96 rows fall on a plate), adding ``plate`` and ``well`` columns.
+    bad_plates : int, default 0
+        Plates, drawn at random, whose rows are flipped at ``bad_noise`` instead
+        of ``noise``: one failed plate, for ``--by plate`` to find.
+    bad_noise : float, default 0.4
 
     Returns
     -------
     pd.DataFrame
-        Columns ``sequence``, ``label`` (observed), ``true_label``, ``flipped``.
+        Columns ``sequence``, ``label`` (observed), ``true_label``, ``flipped``; with
+        plates also ``plate``, ``well`` and ``bad_plate`` (the truth).
     """
     if n < 1:
         raise ValueError(f"--n must be positive, got {n}")
@@ -163,10 +174,69 @@ def simulate_assay(
     letters = np.frombuffer(AMINO_ACIDS.encode(), dtype="S1")
     seqs = _draw_distinct(rng, n, length, letters)
     truth = landscape.true_labels(encode_sequences(seqs))
-    observed, flipped = inject_label_noise(truth, noise, n_classes=2, seed=seed)
+    if plates is None:
+        if bad_plates:
+            raise ValueError("--bad-plates needs --plates: say how many plates the rows fill")
+        observed, flipped = inject_label_noise(truth, noise, n_classes=2, seed=seed)
+        return pd.DataFrame(
+            {"sequence": seqs, "label": observed, "true_label": truth, "flipped": flipped}
+        )
+    plate, well, bad = lay_out_plates(n, plates, bad_plates, seed=seed)
+    if not 0 <= bad_noise <= 0.5:
+        raise ValueError(f"--bad-noise must lie in [0, 0.5], got {bad_noise}")
+    observed, flipped = truth.copy(), np.zeros(n, dtype=bool)
+    # Each plate is flipped at its own rate exactly (rounded to whole rows).
+    for i, name in enumerate(pd.unique(plate)):
+        rows = plate == name
+        rate = bad_noise if bad[rows][0] else noise
+        observed[rows], flipped[rows] = inject_label_noise(
+            truth[rows], rate, n_classes=2, seed=seed * 100_003 + i
+        )
     return pd.DataFrame(
-        {"sequence": seqs, "label": observed, "true_label": truth, "flipped": flipped}
+        {
+            "sequence": seqs,
+            "label": observed,
+            "true_label": truth,
+            "flipped": flipped,
+            "plate": plate,
+            "well": well,
+            "bad_plate": bad,
+        }
     )
+
+
+def lay_out_plates(
+    n: int, plates: int, bad_plates: int, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plate and well of each of ``n`` rows, spread at random, and which plates are bad.
+
+    Returns
+    -------
+    plate : np.ndarray of shape (n,), names P01, P02, ...
+    well : np.ndarray of shape (n,), A01 to H12 (or P24 on 384-well plates)
+    bad : np.ndarray of shape (n,), bool, the row sits on one of the bad plates
+    """
+    if plates < 1:
+        raise ValueError(f"--plates must be at least 1, got {plates}")
+    if not 0 <= bad_plates <= plates:
+        raise ValueError(f"--bad-plates must lie in [0, --plates = {plates}], got {bad_plates}")
+    per_plate = -(-n // plates)
+    if per_plate > 384:
+        raise ValueError(
+            f"{n:,} rows on {plates} plates is {per_plate:,} per plate, more than a 384-well "
+            f"plate holds: use --plates {-(-n // 384)} or more"
+        )
+    cols = 12 if per_plate <= 96 else 24
+    rng = np.random.default_rng([seed, 3])
+    slot = rng.permutation(n)
+    index, position = slot // per_plate, slot % per_plate
+    width = len(str(plates))
+    names = np.array([f"P{i + 1:0{width}d}" for i in range(plates)], dtype=object)
+    letters = np.array(list("ABCDEFGHIJKLMNOP"))
+    number = np.char.zfill((position % cols + 1).astype(str), 2)
+    well = np.char.add(letters[position // cols], number)
+    bad_index = rng.choice(plates, size=bad_plates, replace=False)
+    return names[index], well.astype(object), np.isin(index, bad_index)
 
 
 def _draw_distinct(rng: np.random.Generator, n: int, length: int, letters: np.ndarray) -> list[str]:

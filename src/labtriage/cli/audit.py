@@ -11,6 +11,8 @@ from rich.console import Console
 
 from labtriage.cli.common import (
     AssayPath,
+    Bins,
+    By,
     Debug,
     Device,
     Epochs,
@@ -32,6 +34,7 @@ from labtriage.cli.common import (
     make_console,
     make_lstm,
     read_data,
+    read_groupings,
     say_columns,
 )
 
@@ -83,6 +86,8 @@ def audit(
             "(read depth, say); repeat for more.",
         ),
     ] = None,
+    by: By = None,
+    bins: Bins = None,
     demo: Annotated[
         bool,
         typer.Option(
@@ -106,13 +111,15 @@ def audit(
     """Rank every row by how strongly an out-of-sample model disagrees with its label.
 
     Writes scores.csv (one line per row), worklist.csv (what to re-measure: one line
-    per sequence, with every input column), report.json and report.html to --out.
+    per sequence, with every input column), report.json and report.html to --out;
+    with --by, by_<col>.csv (the noise of each plate, batch or source).
     """
     with errors(debug, resumable=True):
         from labtriage.audit import audit_assay
         from labtriage.cache import FoldCache
         from labtriage.console import render_audit
         from labtriage.figures import check_plot_columns
+        from labtriage.noise_by import by_file
         from labtriage.report import FoldProgressBars, check_outputs_free, write_audit
         from labtriage.worklist import check_sort, parse_sort
 
@@ -120,6 +127,7 @@ def audit(
         if demo:
             assay = demo_path()
         outputs = {name: out / name for name in AUDIT_FILES}
+        outputs |= {by_file(col): out / by_file(col) for col in dict.fromkeys(by or ())}
         check_outputs_free(outputs.values(), force=force)
         lstm = make_lstm(
             epochs=epochs,
@@ -135,6 +143,7 @@ def audit(
         say_columns(console, data)
         check_sort(parse_sort(sort), data, per_row=per_row)
         check_plot_columns(plot_col, data)
+        groupings = read_groupings(data.frame.iloc[data.row], by, bins, source=assay)
         config = {
             "folds": folds,
             "epochs": epochs,
@@ -144,13 +153,15 @@ def audit(
             "per_row": per_row,
             "sort": sort,
             "plot_col": plot_col,
+            "by": by,
+            "bins": bins,
             "seed": seed,
             "device": device,
             "jobs": jobs,
             "lstm": lstm.get_params(),
         }
         # --jobs and the worklist's shape change no fold: a rerun with others resumes.
-        shape = ("jobs", "per_row", "sort", "plot_col")
+        shape = ("jobs", "per_row", "sort", "plot_col", "by", "bins")
         options = {k: v for k, v in config.items() if k not in shape}
         cache = FoldCache.for_data(out / ".labtriage-cache", data.sequences, data.labels, options)
         console.print(
@@ -169,6 +180,7 @@ def audit(
                 progress=bars,
                 cache=cache,
                 jobs=jobs,
+                by=groupings,
             )
         result.timings = {"read_s": read_s, **result.timings, "total_s": time.perf_counter() - t0}
         report = write_audit(result, data, config, outputs, plot_columns=plot_col)

@@ -128,6 +128,25 @@ Invalid = Annotated[
         rich_help_panel="Data",
     ),
 ]
+By = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="COL",
+        show_default=False,
+        help="Noise rate of each value of this input column (plate, batch, source), "
+        "flagging the values noisier than the rest; repeat for more columns.",
+        rich_help_panel="Where the noise sits",
+    ),
+]
+Bins = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        show_default=False,
+        help="Cut numeric --by columns (read counts, signal) into N equal-count bins.",
+        rich_help_panel="Where the noise sits",
+    ),
+]
 
 
 @contextmanager
@@ -209,6 +228,31 @@ def read_data(path: Path | None, *, folds: int, **options):
         assay.labels, assay.groups, n_folds=folds, classes=assay.classes, source=str(path)
     )
     return assay
+
+
+def read_groupings(frame, by: list[str] | None, bins: int | None, *, source) -> list:
+    """The ``--by`` groups of the scored rows, checked before any training.
+
+    ``frame`` holds the input columns of the scored rows, one line per row in order.
+    """
+    from labtriage.noise_by import grouping
+
+    if not by:
+        if bins is not None:
+            raise ValueError("--bins cuts a --by column: add --by COL naming a numeric column")
+        return []
+    found = []
+    for name in dict.fromkeys(by):
+        if name not in frame.columns:
+            columns = ", ".join(map(str, frame.columns))
+            raise ValueError(f"--by: no column {name!r} in {source} (columns: {columns})")
+        found.append(grouping(frame[name].reset_index(drop=True), bins=bins, name=name))
+    if bins is not None and all(g.bins is None for g in found):
+        raise ValueError(
+            f"--bins cuts numeric --by columns, and {', '.join(g.column for g in found)} "
+            "holds text: drop --bins, or add --by with a numeric column"
+        )
+    return found
 
 
 def sheet_option(sheet: str | None) -> str | int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,8 @@ from rich.console import Console
 
 from labtriage.cli.common import (
     AssayPath,
+    Bins,
+    By,
     Debug,
     Device,
     Epochs,
@@ -30,6 +33,7 @@ from labtriage.cli.common import (
     make_console,
     make_lstm,
     read_data,
+    read_groupings,
     say_columns,
 )
 
@@ -41,7 +45,7 @@ def estimate_noise_cmd(
         typer.Option(
             metavar="PATH",
             help="Reuse an audit's scores.csv (or its --out folder) instead of reading "
-            "ASSAY and retraining.",
+            "ASSAY and retraining; with --by, ASSAY (the audited table) supplies the column.",
         ),
     ] = None,
     repeats: Annotated[
@@ -52,6 +56,8 @@ def estimate_noise_cmd(
     schedule: Schedule = "cosine",
     batch_size: Annotated[str, typer.Option(metavar="auto|N", help="auto or a number.")] = "auto",
     level: Annotated[float, typer.Option(help="Coverage of the interval.")] = 0.9,
+    by: By = None,
+    bins: Bins = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -79,9 +85,14 @@ def estimate_noise_cmd(
     quiet: Quiet = False,
     debug: Debug = False,
 ) -> None:
-    """Estimate the fraction of wrong labels, with an interval and per-class flip rates."""
+    """Estimate the fraction of wrong labels, with an interval and per-class flip rates.
+
+    With --by, also the noise of each plate, batch or source, flagging those noisier
+    than the rest.
+    """
     with errors(debug):
         from labtriage.noise import estimate_noise
+        from labtriage.noise_by import noise_by_groupings
 
         if repeats < 1:
             raise ValueError(f"--repeats must be at least 1, got {repeats}")
@@ -96,13 +107,15 @@ def estimate_noise_cmd(
             schedule=schedule,
         )
         if from_scores is not None:
-            _check_scores_alone(assay, data_options(locals()))
+            _check_scores_alone(assay, data_options(locals()), by=bool(by))
             scores = _scores_path(from_scores)
-            labels, probs, classes, groups = _from_scores(scores)
+            labels, probs, classes, groups, rows = _from_scores(scores)
+            groupings = _scored_groupings(assay, rows, by, bins, sheet=sheet)
             console.print(f"estimating from {scores} (no retraining)", soft_wrap=True)
         else:
             data = read_data(assay, folds=folds, **data_options(locals()))
             say_columns(console, data)
+            groupings = read_groupings(data.frame.iloc[data.row], by, bins, source=assay)
             labels, classes, groups = data.labels, data.classes, data.sequences
             probs = _repeat_out_of_sample(
                 data, lstm, folds=folds, repeats=repeats, seed=seed, jobs=jobs, console=console
@@ -110,6 +123,8 @@ def estimate_noise_cmd(
         estimate = estimate_noise(
             labels, probs, classes=list(classes), groups=groups, level=level, seed=seed
         )
+        per_value = noise_by_groupings(labels, probs, groupings, classes=list(classes), level=level)
+        estimate = replace(estimate, by=per_value)
         _print_estimate(estimate.to_dict(), as_json=as_json, console=console)
 
 
@@ -139,18 +154,45 @@ def _repeat_out_of_sample(
     return probs
 
 
-def _check_scores_alone(assay: Path | None, data: dict) -> None:
-    """--from-scores brings its own labels and probabilities: refuse a table beside it."""
-    if assay is not None:
+def _check_scores_alone(assay: Path | None, data: dict, *, by: bool) -> None:
+    """--from-scores brings its own labels and probabilities: refuse a table beside it,
+    unless --by needs the table's columns."""
+    if assay is not None and not by:
         raise ValueError(
             f"give ASSAY or --from-scores, not both: the scores already hold the labels and "
             f"probabilities, so {assay} would be ignored; drop one of them"
         )
+    data = {k: v for k, v in data.items() if not (by and k == "sheet")}
     defaults = {"positive": "above", "invalid": "error"}
     given = [k for k, v in data.items() if v is not None and v != defaults.get(k)]
     if given:
         option = "--" + given[0].replace("_", "-")
         raise ValueError(f"{option} reads a table and has no effect with --from-scores: drop it")
+
+
+def _scored_groupings(assay: Path | None, rows, by, bins, *, sheet) -> list:
+    """The --by groups of scored rows, from the audited table's columns at the scores' rows."""
+    from labtriage.cli.common import sheet_option
+    from labtriage.io import read_table
+
+    if not by:
+        return read_groupings(None, by, bins, source=assay)
+    if assay is None:
+        raise ValueError(
+            "--by with --from-scores needs the audited table for its columns: "
+            "pass it as ASSAY (labtriage estimate-noise TABLE --from-scores DIR --by COL)"
+        )
+    if rows is None:
+        raise ValueError("the scores have no 'row' column to find their rows in ASSAY")
+    if not Path(assay).exists():
+        raise ValueError(f"file not found: {assay}")
+    frame = read_table(assay, sheet=sheet_option(sheet))
+    if len(rows) and rows.max() >= len(frame):
+        raise ValueError(
+            f"the scores name row {rows.max():,} but {assay} has {len(frame):,} data rows: "
+            "pass the table that was audited"
+        )
+    return read_groupings(frame.iloc[rows], by, bins, source=assay)
 
 
 def _scores_path(path: Path) -> Path:
@@ -174,10 +216,13 @@ def _print_estimate(estimate: dict, *, as_json: bool, console: Console) -> None:
     on its replicates go with the table, or to stderr beside the JSON."""
     from rich.markup import escape
 
-    from labtriage.console import noise_table
-    from labtriage.report import replicate_notes
+    from labtriage.console import by_table, noise_table
+    from labtriage.report import by_notes, replicate_notes
 
-    notes = [f"[yellow]note:[/] {escape(n)}" for n in replicate_notes(estimate["replicates"])]
+    notes = [
+        f"[yellow]note:[/] {escape(n)}"
+        for n in replicate_notes(estimate["replicates"]) + by_notes(estimate["by"])
+    ]
     if as_json:
         sys.stdout.write(json.dumps(estimate, indent=2) + "\n")
         for note in notes:
@@ -185,5 +230,7 @@ def _print_estimate(estimate: dict, *, as_json: bool, console: Console) -> None:
         return
     result = Console()
     result.print(noise_table(estimate))
+    for nb in estimate["by"] or ():
+        result.print(by_table(nb, where="--json"))
     for note in notes:
         result.print(note)

@@ -11,7 +11,13 @@ from labtriage.cli.common import Debug, Force, Quiet, errors, gzip_bytes, make_c
 
 
 def simulate(
-    out: Annotated[Path, typer.Argument(help="CSV to write (sequence,label,true_label,flipped).")],
+    out: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV to write: sequence, label, true_label, flipped (and plate, well, "
+            "bad_plate with --plates)."
+        ),
+    ],
     n: Annotated[int, typer.Option(help="Rows.")] = 50_000,
     length: Annotated[int, typer.Option(help="Peptide length.")] = 12,
     noise: Annotated[float, typer.Option(help="Fraction of labels flipped.")] = 0.2,
@@ -22,6 +28,20 @@ def simulate(
             "is pairwise, in [0, 1)."
         ),
     ] = "mild",
+    plates: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            show_default=False,
+            help="Spread the rows at random over N plates (adds plate and well columns).",
+        ),
+    ] = None,
+    bad_plates: Annotated[
+        int, typer.Option(metavar="K", help="Plates whose labels flip at --bad-noise.")
+    ] = 0,
+    bad_noise: Annotated[
+        float, typer.Option(help="Fraction of labels flipped on the bad plates.")
+    ] = 0.4,
     seed: Annotated[
         int, typer.Option(help="Seed for the landscape, the sequences and which labels flip.")
     ] = 0,
@@ -35,9 +55,26 @@ def simulate(
         from labtriage.simulate import simulate_assay
 
         check_outputs_free([out], force=force)
-        table = simulate_assay(n, length=length, noise=noise, seed=seed, epistasis=epistasis)
+        table = simulate_assay(
+            n,
+            length=length,
+            noise=noise,
+            seed=seed,
+            epistasis=epistasis,
+            plates=plates,
+            bad_plates=bad_plates,
+            bad_noise=bad_noise,
+        )
         text = table.to_csv(index=False)
         write_atomic(out, gzip_bytes(text) if out.suffix == ".gz" else text)
-        make_console(quiet).print(
+        console = make_console(quiet)
+        console.print(
             f"wrote {len(table):,} rows to {out} ({int(table['flipped'].sum()):,} labels flipped)"
         )
+        if plates is not None:
+            bad = sorted(table.loc[table["bad_plate"], "plate"].unique())
+            console.print(
+                f"{plates} plates; labels flipped at {bad_noise:.0%} on "
+                f"{', '.join(bad) if bad else 'none'}, at {noise:.0%} on the others",
+                highlight=False,
+            )

@@ -1,0 +1,414 @@
+"""Where the noise sits: the noise rate of each plate, batch or source, and which stand out.
+
+The table's confident-joint estimate (``noise.estimate_joint``) is a sum over rows:
+cleanlab counts a row in cell (given i, true j) of the confident joint when the
+out-of-sample probability of class j clears that class's threshold, then scales
+each given class's counts to its number of rows. So each row carries a weight,
+``N_i / C_i`` (rows given class i over rows of class i counted anywhere), when it
+is counted off the diagonal, and 0 otherwise; the table's noise rate is their
+mean. A group's noise rate is the same mean over its own rows, with the table's
+thresholds and weights: the estimator of the whole table, from the same
+probabilities, and the groups' rates, weighted by their rows, add up to the
+table's.
+
+Whether a group is noisier than the rest is an exact conditional test: given how
+many rows of each class the table counts as confidently mislabeled, a group
+whose rows were drawn at random would hold a number of them that is a sum of
+hypergeometric counts, one per given class (stratified, so a plate holding more
+of the class that is mislabeled more often everywhere is not flagged for that).
+The one-sided p-values of the groups with enough rows are adjusted for how many
+were tested (Benjamini-Hochberg); a group is flagged when its adjusted value is
+at most ``alpha``. Groups with fewer than ``min_rows`` rows are reported, not
+tested. The interval of a group's rate is a Jeffreys interval on its count of
+confidently mislabeled rows, scaled by the group's calibration weight.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+MIN_ROWS = 30
+ALPHA = 0.05
+MAX_VALUES = 10_000
+MISSING = "(missing)"
+
+
+@dataclass(frozen=True)
+class GroupNoise:
+    """The noise of the rows sharing one value of a column."""
+
+    value: str
+    n_rows: int
+    noise_rate: float
+    interval: tuple[float, float]
+    rest_noise_rate: float  # the rows of every other value together
+    n_confident_wrong: float  # rows counted off the confident joint's diagonal
+    flip_rates: dict[str, float]
+    tested: bool  # at least min_rows rows
+    p_value: float | None  # one-sided: noisier than the rest; None when not tested
+    q_value: float | None  # Benjamini-Hochberg adjusted
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class NoiseBy:
+    """Noise per value of one column, as ``report.json`` and ``--json`` carry it under ``by``."""
+
+    column: str
+    groups: list[GroupNoise]  # in the column's order (bins low to high, names naturally)
+    noise_rate: float  # the whole table's, from the same weights
+    level: float
+    alpha: float
+    min_rows: int
+    bins: int | None = None
+    test: str = "stratified hypergeometric, one-sided, Benjamini-Hochberg"
+
+    @property
+    def flagged(self) -> list[GroupNoise]:
+        """Flagged groups, noisiest first."""
+        return sorted((g for g in self.groups if g.flagged), key=lambda g: -g.noise_rate)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for g in out["groups"]:
+            g["interval"] = list(g["interval"])
+        out["n_values"] = len(self.groups)
+        out["n_flagged"] = len(self.flagged)
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One line per value: the ``by_<col>.csv`` table."""
+        rows = []
+        for g in self.groups:
+            rows.append(
+                {
+                    self.column: g.value,
+                    "n_rows": g.n_rows,
+                    "noise_rate": g.noise_rate,
+                    "interval_low": g.interval[0],
+                    "interval_high": g.interval[1],
+                    "rest_noise_rate": g.rest_noise_rate,
+                    "n_confident_wrong": g.n_confident_wrong,
+                    "tested": g.tested,
+                    "p_value": g.p_value,
+                    "q_value": g.q_value,
+                    "flagged": g.flagged,
+                    **{f"flip {k}": v for k, v in g.flip_rates.items()},
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def noise_by_groupings(
+    labels: np.ndarray,
+    pred_probs: np.ndarray | Sequence[np.ndarray],
+    groupings: Sequence[Grouping],
+    *,
+    classes: Sequence,
+    level: float = 0.9,
+) -> tuple[NoiseBy, ...] | None:
+    """:func:`noise_by` for each ``--by`` column; None without any."""
+    if not groupings:
+        return None
+    return tuple(
+        noise_by(
+            labels,
+            pred_probs,
+            g.values,
+            classes=classes,
+            column=g.column,
+            order=g.order,
+            level=level,
+            bins=g.bins,
+        )
+        for g in groupings
+    )
+
+
+def by_file(column: str) -> str:
+    """``by_<col>.csv``, the column's name made safe for a file name."""
+    return "by_" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", str(column)).strip("._") or "column") + ".csv"
+
+
+def confident_cells(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's cell in cleanlab's confident joint, and its calibration weight.
+
+    Returns
+    -------
+    true_guess : np.ndarray of shape (N,), int64
+        The class the row is confidently counted as, -1 where no class clears its
+        threshold (the row is not counted).
+    weight : np.ndarray of shape (N,)
+        ``N_i / C_i`` for a counted row of given class i, 0 for an uncounted one:
+        the share of the table the row stands for once the joint is calibrated.
+    """
+    from cleanlab.count import get_confident_thresholds
+
+    labels = np.asarray(labels, dtype=np.int64)
+    pred_probs = np.asarray(pred_probs, dtype=float)
+    k = pred_probs.shape[1]
+    thresholds = get_confident_thresholds(labels, pred_probs)
+    # The rule of cleanlab.count.compute_confident_joint: the class over its threshold,
+    # or the most probable of several that are.
+    over = pred_probs >= thresholds - 1e-6
+    n_over = over.sum(axis=1)
+    guess = np.where(n_over > 1, pred_probs.argmax(axis=1), over.argmax(axis=1))
+    guess[n_over == 0] = -1
+    counted = guess >= 0
+    cj = np.zeros((k, k))
+    np.add.at(cj, (labels[counted], guess[counted]), 1)
+    # cleanlab keeps one correctly labeled row per class, so that no class vanishes.
+    np.fill_diagonal(cj, cj.diagonal().clip(min=1))
+    n_given = np.bincount(labels, minlength=k)
+    per_class = n_given / cj.sum(axis=1)
+    return guess, np.where(counted, per_class[labels], 0.0)
+
+
+def noise_by(
+    labels: np.ndarray,
+    pred_probs: np.ndarray | Sequence[np.ndarray],
+    values: Sequence,
+    *,
+    classes: Sequence,
+    column: str,
+    order: Sequence[str] | None = None,
+    level: float = 0.9,
+    alpha: float = ALPHA,
+    min_rows: int = MIN_ROWS,
+    bins: int | None = None,
+) -> NoiseBy:
+    """The noise rate of each value of ``values``, and which values are noisier than the rest.
+
+    Parameters
+    ----------
+    labels : np.ndarray of shape (N,), given class indices
+    pred_probs : np.ndarray of shape (N, K), or a list of them
+        Out-of-sample probabilities; several are cross-validation repeats, and each
+        row's weight is averaged over them.
+    values : sequence of N str
+        The group of each row (:func:`group_values`).
+    classes : sequence of K label values, for naming the flip rates
+    column : str, the column's name, as reported
+    order : sequence of str, optional
+        The values in the order to report them; default natural order.
+    level : float, default 0.9, coverage of the intervals
+    alpha : float, default 0.05, false discovery rate of the flags
+    min_rows : int, default 30, fewer rows are reported, not tested
+    bins : int, optional, recorded: how many quantile bins made ``values``
+    """
+    from scipy.stats import beta, false_discovery_control
+
+    labels = np.asarray(labels, dtype=np.int64)
+    repeats = [pred_probs] if isinstance(pred_probs, np.ndarray) else list(pred_probs)
+    k = len(classes)
+    values = np.asarray(values, dtype=object)
+    names = list(order) if order is not None else natural_order(pd.unique(values))
+    code = pd.Categorical(values, categories=names).codes.astype(np.int64)
+    if (code < 0).any():
+        raise ValueError(f"values of {column!r} missing from the given order")
+    n_groups = len(names)
+
+    wrong_weight = np.zeros(len(labels))  # row's share of the noise, averaged over repeats
+    wrong = np.zeros(len(labels))  # row counted off the diagonal, averaged over repeats
+    cells = np.zeros((n_groups, k, k))  # calibrated confident joint of each group
+    for probs in repeats:
+        guess, weight = confident_cells(labels, probs)
+        off = (guess >= 0) & (guess != labels)
+        wrong_weight += np.where(off, weight, 0.0) / len(repeats)
+        wrong += off / len(repeats)
+        counted = guess >= 0
+        np.add.at(
+            cells,
+            (code[counted], labels[counted], guess[counted]),
+            weight[counted] / len(repeats),
+        )
+
+    n_rows = np.bincount(code, minlength=n_groups)
+    noise_sum = np.bincount(code, weights=wrong_weight, minlength=n_groups)
+    wrong_sum = np.bincount(code, weights=wrong, minlength=n_groups)
+    total_rate = float(wrong_weight.mean())
+    rate = noise_sum / np.maximum(n_rows, 1)
+    rest = (noise_sum.sum() - noise_sum) / np.maximum(len(labels) - n_rows, 1)
+    # Interval: Jeffreys on the count, scaled by the group's weight per counted row
+    # (the table's where the group has none).
+    scale_all = wrong_weight.sum() / max(wrong.sum(), 1e-12) if wrong.sum() else 1.0
+    scale = np.where(wrong_sum > 0, noise_sum / np.maximum(wrong_sum, 1e-12), scale_all)
+    tail = (1 - level) / 2
+    lo = np.where(wrong_sum > 0, beta.ppf(tail, wrong_sum + 0.5, n_rows - wrong_sum + 0.5), 0.0)
+    hi = beta.ppf(1 - tail, wrong_sum + 0.5, n_rows - wrong_sum + 0.5)
+    lo, hi = np.minimum(lo * scale, rate), np.minimum(np.maximum(hi * scale, rate), 1.0)
+
+    tested = n_rows >= min_rows
+    p = np.full(n_groups, np.nan)
+    class_rows = np.zeros((n_groups, k), dtype=np.int64)
+    np.add.at(class_rows, (code, labels), 1)
+    class_wrong = np.bincount(labels, weights=wrong, minlength=k)
+    n_class = np.bincount(labels, minlength=k)
+    for g in np.flatnonzero(tested):
+        p[g] = stratified_tail(round(wrong_sum[g]), class_rows[g], n_class, class_wrong)
+    q = np.full(n_groups, np.nan)
+    if tested.any():
+        q[tested] = false_discovery_control(p[tested], method="bh")
+    flagged = tested & (q <= alpha)
+
+    groups = [
+        GroupNoise(
+            value=str(name),
+            n_rows=int(n_rows[g]),
+            noise_rate=float(rate[g]),
+            interval=(float(lo[g]), float(hi[g])),
+            rest_noise_rate=float(rest[g]),
+            n_confident_wrong=float(round(wrong_sum[g], 3)),
+            flip_rates=_flip_rates(cells[g], classes),
+            tested=bool(tested[g]),
+            p_value=None if np.isnan(p[g]) else float(p[g]),
+            q_value=None if np.isnan(q[g]) else float(q[g]),
+            flagged=bool(flagged[g]),
+        )
+        for g, name in enumerate(names)
+    ]
+    return NoiseBy(
+        column=str(column),
+        groups=groups,
+        noise_rate=total_rate,
+        level=level,
+        alpha=alpha,
+        min_rows=min_rows,
+        bins=bins,
+    )
+
+
+def stratified_tail(
+    observed: int, group_rows: np.ndarray, class_rows: np.ndarray, class_wrong: np.ndarray
+) -> float:
+    """P(a random group with these class counts holds at least ``observed`` wrong rows).
+
+    For each class k, the group's ``group_rows[k]`` rows of that class are drawn
+    without replacement from the table's ``class_rows[k]``, of which
+    ``class_wrong[k]`` (rounded) are confidently mislabeled; the group's total is
+    the sum of these independent hypergeometric counts.
+    """
+    from scipy.signal import fftconvolve
+    from scipy.stats import hypergeom
+
+    pmf = np.ones(1)
+    for n_g, n_k, x_k in zip(group_rows, class_rows, class_wrong, strict=True):
+        if n_g == 0:
+            continue
+        support = np.arange(min(int(n_g), round(x_k)) + 1)
+        part = hypergeom.pmf(support, int(n_k), round(x_k), int(n_g))
+        pmf = fftconvolve(pmf, part) if len(pmf) * len(part) > 1_000_000 else np.convolve(pmf, part)
+        pmf = np.clip(pmf, 0.0, None)
+    tail = float(pmf[observed:].sum() / pmf.sum()) if observed < len(pmf) else 0.0
+    return min(max(tail, 0.0), 1.0)
+
+
+def _flip_rates(joint: np.ndarray, classes: Sequence) -> dict[str, float]:
+    truth = joint.sum(axis=0)
+    return {
+        f"{classes[j]}->{classes[i]}": float(joint[i, j] / truth[j]) if truth[j] > 0 else 0.0
+        for j in range(len(classes))
+        for i in range(len(classes))
+        if i != j
+    }
+
+
+# --- the values of a column --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """The ``--by`` groups of the scored rows: one column, maybe binned."""
+
+    column: str
+    values: np.ndarray  # (N,) each row's group, as text
+    order: list[str]  # the groups in the order to report them
+    bins: int | None = None
+
+
+def grouping(column: pd.Series, *, bins: int | None = None, name: str | None = None) -> Grouping:
+    """:func:`group_values` as a :class:`Grouping`."""
+    name = str(column.name if name is None else name)
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    bins = bins if numeric else None  # --bins bins the numeric --by columns only
+    values, order = group_values(column, bins=bins, name=name)
+    return Grouping(name, values, order, bins)
+
+
+def group_values(
+    column: pd.Series, *, bins: int | None = None, name: str | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Each row's group as text, and the groups in the order to report them.
+
+    Parameters
+    ----------
+    column : pd.Series, the ``--by`` column of the scored rows
+    bins : int, optional
+        Quantile bins of a numeric column (``--bins``): equal-count groups named by
+        their range, low to high. Without it every distinct value is a group.
+    name : str, optional, the column's name in error messages
+
+    Raises
+    ------
+    ValueError
+        ``bins`` for a column that is not numeric, fewer than 2 bins, or a column
+        with more than :data:`MAX_VALUES` distinct values (an identifier, not a group).
+    """
+    name = column.name if name is None else name
+    missing = column.isna().to_numpy()
+    if bins is not None:
+        numeric = pd.to_numeric(column, errors="coerce")
+        if (numeric.isna() & column.notna()).any() or pd.api.types.is_bool_dtype(column):
+            raise ValueError(
+                f"--bins needs a numeric column: {name!r} holds text "
+                f"(e.g. {column[numeric.isna() & column.notna()].iloc[0]!r}); drop --bins to "
+                "group by its values"
+            )
+        if bins < 2:
+            raise ValueError(f"--bins must be at least 2, got {bins}")
+        codes = pd.qcut(numeric, q=bins, duplicates="drop").cat.codes.to_numpy()
+        # Named by the values the rows hold (qcut's own edges reach below the minimum).
+        spans = numeric.groupby(codes).agg(["min", "max"]).reindex(range(codes.max() + 1))
+        order = [_bin_name(lo, hi) for lo, hi in spans.itertuples(index=False)]
+        text = np.array([*order, MISSING], dtype=object)[np.where(missing, len(order), codes)]
+        return text, order + ([MISSING] if missing.any() else [])
+    text = column.astype(str).to_numpy(dtype=object)
+    text[missing] = MISSING
+    distinct = pd.unique(text)
+    if len(distinct) > MAX_VALUES:
+        hint = (
+            " It is numeric: pass --bins 5 for quantile bins."
+            if pd.api.types.is_numeric_dtype(column)
+            else ""
+        )
+        raise ValueError(
+            f"--by {name}: {len(distinct):,} distinct values in {len(column):,} rows, an "
+            f"identifier rather than a plate, batch or source (at most {MAX_VALUES:,}).{hint}"
+        )
+    return text, natural_order(distinct)
+
+
+def natural_order(values) -> list[str]:
+    """Values sorted as people number plates: P2 before P10, the missing ones last."""
+    return sorted((str(v) for v in values), key=lambda t: (t == MISSING, _natural_key(t)))
+
+
+def _natural_key(text: str) -> list:
+    out = []
+    for part in re.split(r"(\d+(?:\.\d+)?)", text):
+        if not part:
+            continue
+        try:
+            out.append((0, float(part), ""))
+        except ValueError:
+            out.append((1, 0.0, part.lower()))
+    return out
+
+
+def _bin_name(low: float, high: float) -> str:
+    return f"{low:.4g}" if low == high else f"{low:.4g}–{high:.4g}"
