@@ -7,11 +7,11 @@ from labtriage.audit import (
     SCORE_COLUMNS,
     audit_assay,
     model_yardstick,
-    read_scores,
     score_rows,
 )
 from labtriage.exceptions import ColumnError
 from labtriage.io import read_assay
+from labtriage.scores import read_scores
 
 
 def _scores(separable_probs):

@@ -144,8 +144,11 @@ def test_recorded_command_names_only_the_options_given(bench):
     parser = doc.argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rates")
-    args = parser.parse_args(["--quick", "--rates", "0.1,0.3"])
-    assert doc.command_line("x.py", parser, args) == "`python bench/x.py --quick --rates 0.1,0.3`"
+    parser.add_argument("--test-rows", type=int, default=5)
+    args = parser.parse_args(["--quick", "--rates", "0.1,0.3", "--test-rows", "7"])
+    assert doc.command_line("x.py", parser, args) == (
+        "`python bench/x.py --quick --rates 0.1,0.3 --test-rows 7`"
+    )
     assert doc.command_line("x.py", parser, parser.parse_args([])) == "`python bench/x.py`"
 
 
@@ -212,3 +215,37 @@ def test_advise_replay_draws_worlds_and_measurements():
     labels = replay.measure(truth, (0.1, 0.3), seed=0)
     for k, rate in enumerate((0.1, 0.3)):
         assert (labels[truth == k] != k).mean() == pytest.approx(rate, abs=0.01)
+
+
+def test_by_benchmark_lays_out_plates_and_counts_flags():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import by as bench_by
+    finally:
+        sys.path.remove(str(BENCH))
+    from labtriage.noise_by import noise_by
+
+    table = bench_by.plate_table("mild", "uniform 15%, plates by sequence", 960, 10, seed=0)
+    # Sorted layout: each plate holds a run of neighbouring sequences, flips untouched.
+    firsts = table.groupby("plate")["sequence"].agg(lambda s: s.str[0].nunique())
+    assert firsts.max() <= 4 and table["flipped"].mean() == pytest.approx(0.15, abs=0.01)
+    assert not table.duplicated(["plate", "well"]).any()
+    table = bench_by.plate_table("mild", "2 plates at 40%, rest 10%", 960, 10, seed=0)
+    result = noise_by(
+        table["label"].to_numpy(),
+        bench_by.baseline_probs(table, 0),
+        table["plate"].to_numpy(),
+        classes=[0, 1],
+        column="plate",
+    )
+    row = bench_by.score_flags(table, result)
+    assert row["bad_plates"] == 2 and row["good_plates"] == 8
+    assert row["false_flags"] == len(
+        {g.value for g in result.flagged} - set(table.loc[table["bad_plate"], "plate"])
+    )
+    frame = pd.DataFrame([{"landscape": "mild", "scenario": "s", "model": "m", **row}] * 4)
+    summary = bench_by.summarize_flags(frame)
+    assert summary.loc[0, "tables"] == 4
+    assert summary.loc[0, "tables with a false flag"].startswith(
+        f"{100.0 * (row['false_flags'] > 0):.1f}%"
+    )

@@ -18,7 +18,8 @@ runner = CliRunner()
 def test_simulate_lays_rows_out_on_plates(tmp_path):
     out = tmp_path / "plates.csv"
     args = ["simulate", str(out), "--n", "2000", "--length", "8", "--noise", "0.1"]
-    result = runner.invoke(app, [*args, "--plates", "10", "--bad-plates", "2", "--bad-noise", "0.4"])
+    args += ["--plates", "10"]
+    result = runner.invoke(app, [*args, "--bad-plates", "2", "--bad-noise", "0.4"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)
     assert {"plate", "well", "bad_plate"} <= set(table.columns)
@@ -167,3 +168,23 @@ def test_estimate_noise_by_trains_when_given_a_table(tmp_path):
     assert result.exit_code == 0, result.output
     by = json.loads(result.stdout)["by"]
     assert by[0]["column"] == "plate" and by[0]["n_values"] == 4
+
+
+def test_estimate_noise_from_scores_never_imports_the_trainer(scored):
+    """--from-scores trains nothing, so it starts without torch (seconds saved on every call)."""
+    import subprocess
+    import sys
+
+    table, audit = scored
+    code = (
+        "import sys; from labtriage.cli import app\n"
+        "try:\n"
+        f"    app([{str(table)!r}, '--from-scores', {str(audit)!r}, '--by', 'plate', '-q'],"
+        " prog_name='labtriage', standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    code = code.replace("app([", "app(['estimate-noise', ")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from scipy.stats import hypergeom
 from labtriage.noise import estimate_joint, noise_rate_from_joint
 from labtriage.noise_by import (
     MISSING,
+    NoiseBy,
     by_file,
     confident_cells,
     group_values,
@@ -189,6 +192,7 @@ def test_to_frame_and_to_dict():
     record = result.to_dict()
     assert record["n_values"] == 10 and record["n_flagged"] == len(result.flagged)
     assert isinstance(record["groups"][0]["interval"], list)
+    assert NoiseBy.from_dict(json.loads(json.dumps(record))) == result
 
 
 def test_bins_cut_a_numeric_column_into_equal_count_groups():
@@ -224,3 +228,11 @@ def test_natural_order_and_file_names():
     assert natural_order(["2", "10", "1.5"]) == ["1.5", "2", "10"]
     assert by_file("plate") == "by_plate.csv"
     assert by_file("sort gate / day") == "by_sort_gate_day.csv"
+
+
+def test_bins_leave_a_column_with_few_values_as_it_is():
+    hamming = pd.Series([0, 1, 2, 3, 4] * 40, name="hd")
+    assert grouping(hamming, bins=5).bins is None
+    assert grouping(hamming, bins=5).order == ["0", "1", "2", "3", "4"]
+    reads = pd.Series(np.arange(10, 100_010, 10), name="count_input")
+    assert grouping(reads, bins=2).order == ["10–50,000", "50,010–100,000"]

@@ -81,6 +81,15 @@ class NoiseBy:
         out["n_flagged"] = len(self.flagged)
         return out
 
+    @classmethod
+    def from_dict(cls, record: dict) -> NoiseBy:
+        """Back from :meth:`to_dict` (``report.json``, ``--json``)."""
+        fields = {k: v for k, v in record.items() if k not in ("n_values", "n_flagged")}
+        fields["groups"] = [
+            GroupNoise(**{**g, "interval": tuple(g["interval"])}) for g in record["groups"]
+        ]
+        return cls(**fields)
+
     def to_frame(self) -> pd.DataFrame:
         """One line per value: the ``by_<col>.csv`` table."""
         rows = []
@@ -335,7 +344,10 @@ def grouping(column: pd.Series, *, bins: int | None = None, name: str | None = N
     """:func:`group_values` as a :class:`Grouping`."""
     name = str(column.name if name is None else name)
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    bins = bins if numeric else None  # --bins bins the numeric --by columns only
+    # --bins cuts the numeric --by columns with more distinct values than bins; a
+    # Hamming distance of 0 to 4 stays five groups.
+    if not numeric or (bins is not None and column.nunique() <= bins):
+        bins = None
     values, order = group_values(column, bins=bins, name=name)
     return Grouping(name, values, order, bins)
 
@@ -411,4 +423,7 @@ def _natural_key(text: str) -> list:
 
 
 def _bin_name(low: float, high: float) -> str:
-    return f"{low:.4g}" if low == high else f"{low:.4g}–{high:.4g}"
+    def shown(x: float) -> str:
+        return f"{x:,.0f}" if float(x).is_integer() and abs(x) < 1e12 else f"{x:.4g}"
+
+    return shown(low) if low == high else f"{shown(low)}–{shown(high)}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import tempfile
 from collections.abc import Iterable
 from importlib import metadata
@@ -286,6 +287,10 @@ def replicate_notes(replicates: dict | None) -> list[str]:
     return notes
 
 
+# Columns naming something a lab can run again: a flagged value of one is worth redoing.
+_RERUNNABLE = re.compile(r"plate|batch|run|day|date|gate|sort|operator|lane|chip|lot|well", re.I)
+
+
 def by_notes(by: list[dict] | None) -> list[str]:
     """One sentence per flagged value of a ``--by`` column, noisiest first."""
     notes = []
@@ -293,15 +298,16 @@ def by_notes(by: list[dict] | None) -> list[str]:
         flagged = sorted((g for g in nb["groups"] if g["flagged"]), key=lambda g: -g["noise_rate"])
         for g in flagged:
             lo, hi = g["interval"]
+            pct = ".1%" if max(hi, g["rest_noise_rate"]) < 0.1 else ".0%"
             advice = (
-                "its labels are the least reliable: consider re-measuring these rows"
-                if nb["bins"]
-                else "consider re-running it"
+                "consider re-running it"
+                if _RERUNNABLE.search(str(nb["column"])) and not nb["bins"]
+                else "its labels are less reliable than the rest's"
             )
             notes.append(
                 f"{nb['column']} {g['value']} ({g['n_rows']:,} rows): noise "
-                f"{g['noise_rate']:.0%} [{lo:.0%}, {hi:.0%}] against "
-                f"{g['rest_noise_rate']:.0%} elsewhere: {advice}"
+                f"{g['noise_rate']:{pct}} [{lo:{pct}}, {hi:{pct}}] against "
+                f"{g['rest_noise_rate']:{pct}} elsewhere: {advice}"
             )
     return notes
 

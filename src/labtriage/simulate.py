@@ -186,9 +186,12 @@ def simulate_assay(
         raise ValueError(f"--bad-noise must lie in [0, 0.5], got {bad_noise}")
     observed, flipped = truth.copy(), np.zeros(n, dtype=bool)
     # Each plate is flipped at its own rate exactly (rounded to whole rows).
-    for i, name in enumerate(pd.unique(plate)):
-        rows = plate == name
-        rate = bad_noise if bad[rows][0] else noise
+    codes, names = pd.factorize(plate)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    for i in range(len(names)):
+        rows = order[bounds[i] : bounds[i + 1]]
+        rate = bad_noise if bad[rows[0]] else noise
         observed[rows], flipped[rows] = inject_label_noise(
             truth[rows], rate, n_classes=2, seed=seed * 100_003 + i
         )

@@ -98,14 +98,6 @@ def estimate_noise_cmd(
             raise ValueError(f"--repeats must be at least 1, got {repeats}")
         # stdout holds only the result, so progress may go on under --json (on stderr).
         console = make_console(quiet)
-        lstm = make_lstm(
-            epochs=epochs,
-            batch_size=batch_size,
-            device=device,
-            seed=seed,
-            jobs=jobs,
-            schedule=schedule,
-        )
         if from_scores is not None:
             _check_scores_alone(assay, data_options(locals()), by=bool(by))
             scores = _scores_path(from_scores)
@@ -113,6 +105,16 @@ def estimate_noise_cmd(
             groupings = _scored_groupings(assay, rows, by, bins, sheet=sheet)
             console.print(f"estimating from {scores} (no retraining)", soft_wrap=True)
         else:
+            # Built first: a bad model option fails before the table is read. Not with
+            # --from-scores, which trains nothing (and so never imports torch).
+            lstm = make_lstm(
+                epochs=epochs,
+                batch_size=batch_size,
+                device=device,
+                seed=seed,
+                jobs=jobs,
+                schedule=schedule,
+            )
             data = read_data(assay, folds=folds, **data_options(locals()))
             say_columns(console, data)
             groupings = read_groupings(data.frame.iloc[data.row], by, bins, source=assay)
@@ -206,7 +208,7 @@ def _scores_path(path: Path) -> Path:
 
 
 def _from_scores(path: Path):
-    from labtriage.audit import read_scores
+    from labtriage.scores import read_scores
 
     return read_scores(path)
 

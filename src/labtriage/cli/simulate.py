@@ -73,8 +73,9 @@ def simulate(
         )
         if plates is not None:
             bad = sorted(table.loc[table["bad_plate"], "plate"].unique())
-            console.print(
-                f"{plates} plates; labels flipped at {bad_noise:.0%} on "
-                f"{', '.join(bad) if bad else 'none'}, at {noise:.0%} on the others",
-                highlight=False,
+            where = (
+                f"at {bad_noise:.0%} on {', '.join(bad)}, at {noise:.0%} on the others"
+                if bad
+                else f"at {noise:.0%} on each"
             )
+            console.print(f"{plates} plates; labels flipped {where}", highlight=False)
