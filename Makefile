@@ -31,6 +31,8 @@ bench-quick:
 	cd bench && $(PYTHON) epochs.py --quick
 	cd bench && $(PYTHON) sweep.py --quick --datasets mild-3k
 	cd bench && $(PYTHON) advise.py --quick
+	cd bench && $(PYTHON) by.py --quick
+	cd bench && $(PYTHON) scale.py --quick
 
 # bench: the full grids (simulated 250k rows, GB1, Mason, the strong-epistasis landscape; needs
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
@@ -50,3 +52,5 @@ bench:
 	cd bench && $(PYTHON) sweep.py
 	cd bench && $(PYTHON) sweep.py --datasets mild-20k --backend ray
 	cd bench && $(PYTHON) advise.py
+	cd bench && $(PYTHON) by.py
+	cd bench && $(PYTHON) scale.py --audit-sizes 10000,100000,1000000

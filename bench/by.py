@@ -296,7 +296,7 @@ def main() -> None:
     if "audits" in parts:
         flags.append(run_audits(args))
     if flags:
-        results = pd.concat(flags, ignore_index=True)
+        results = pd.concat(flags, ignore_index=True).assign(command=cmd)
         summary = summarize_flags(results)
         print(summary.to_string(index=False))
         if not args.quick:
@@ -306,10 +306,11 @@ def main() -> None:
                 done = old["model"].isin(results["model"].unique())
                 results = pd.concat([old[~done], results], ignore_index=True)
             results.to_csv(path, index=False)
+            commands = "; ".join(dict.fromkeys(results["command"]))
             write_block(
                 "by-flags",
                 "Where the noise sits: false flags and power (`--by plate`)",
-                f"{cmd}\n\n{markdown_table(summarize_flags(results))}",
+                f"{commands}\n\n{markdown_table(summarize_flags(results))}",
             )
     if "real" in parts:
         real = run_real(args)

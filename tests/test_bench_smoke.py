@@ -249,3 +249,32 @@ def test_by_benchmark_lays_out_plates_and_counts_flags():
     assert summary.loc[0, "tables with a false flag"].startswith(
         f"{100.0 * (row['false_flags'] > 0):.1f}%"
     )
+
+
+def test_scale_benchmark_writes_scores_and_reads_growth(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import scale
+    finally:
+        sys.path.remove(str(BENCH))
+    from labtriage.scores import read_scores
+    from labtriage.simulate import simulate_assay
+
+    table = simulate_assay(300, length=8, noise=0.2, seed=0)
+    scale.synthetic_scores(table, tmp_path / "a" / "scores.csv")
+    scores = read_scores(tmp_path / "a" / "scores.csv")
+    assert np.array_equal(scores.row, np.arange(300))
+    agree = scores.pred_probs.argmax(axis=1) == table["true_label"].to_numpy()
+    assert agree.mean() > 0.9  # probabilities that lean to the truth
+    runs = pd.DataFrame(
+        {
+            "rows": [10_000, 100_000, 1_000_000] * 2,
+            "step": ["a"] * 3 + ["b"] * 3,
+            "wall_s": [1.0, 10.0, 100.0, 2.0, 2.0, 2.0],
+            "peak_rss_mib": [100, 200, 400, 50, 50, 50],
+        }
+    )
+    grow = scale.growth(runs).set_index("step")
+    assert grow.loc["a", "time x per 10x rows"] == "10.0"
+    assert grow.loc["a", "memory x per 10x rows"] == "2.0"
+    assert grow.loc["b", "time x per 10x rows"] == "1.0"

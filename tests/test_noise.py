@@ -2,11 +2,13 @@ import numpy as np
 import pytest
 
 from labtriage.noise import (
+    estimate_joint,
     estimate_noise,
     estimate_replicate_noise,
     find_controls,
     flip_rates_from_joint,
     inject_label_noise,
+    weighted_joint,
 )
 
 
@@ -152,3 +154,21 @@ def test_replicate_interval_holds_its_point_inside():
     lo, hi = est.interval
     assert lo < est.noise_rate < hi
     assert 0.2 < (est.noise_rate - lo) / (hi - lo) < 0.8
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_weighted_joint_is_cleanlabs_joint_of_the_repeated_rows(k):
+    """The bootstrap's shortcut: row multiplicities instead of copied rows, same joint."""
+    rng = np.random.default_rng(k)
+    for n in (40, 400, 4000):
+        truth = rng.integers(0, k, n)
+        labels = np.where(rng.random(n) < 0.2, (truth + 1) % k, truth)
+        logits = rng.normal(0, 1, (n, k))
+        logits[np.arange(n), truth] += 1.5
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        idx = rng.integers(0, n, n)
+        if len(np.unique(labels[idx])) < k:
+            continue
+        weights = np.bincount(idx, minlength=n)
+        expected = estimate_joint(labels[idx], probs[idx])
+        assert np.array_equal(weighted_joint(labels, probs, weights), expected)

@@ -76,7 +76,7 @@ def noise_per_value(nb) -> str:
     import matplotlib.pyplot as plt
 
     n = len(nb.groups)
-    fig, ax = plt.subplots(figsize=(min(4 + 0.18 * n, 11), 3.6))
+    fig, ax = plt.subplots(figsize=(min(max(5.5, 4 + 0.18 * n), 11), 3.8))
     x = np.arange(n)
     rate = np.array([g.noise_rate for g in nb.groups])
     lo = np.array([g.interval[0] for g in nb.groups])
@@ -104,16 +104,19 @@ def noise_per_value(nb) -> str:
     ax.axhline(nb.noise_rate, color="#222", ls="--", lw=1, label=f"table {nb.noise_rate:.1%}")
     names = [g.value for g in nb.groups]
     if n <= MAX_TICKS:
-        ax.set_xticks(x, names, rotation=90 if max(map(len, names)) > 3 else 0, fontsize=8)
+        longest = max(map(len, names))
+        turn = 0 if longest <= 4 or (n <= 6 and longest <= 10) else 30 if n <= 12 else 90
+        ax.set_xticks(x, names, rotation=turn, fontsize=8, ha="right" if turn == 30 else "center")
     else:
         ax.set_xticks(x[flagged], np.array(names, dtype=object)[flagged], rotation=90, fontsize=8)
     what = f"{nb.column} ({len(nb.groups)} quantile bins, low to high)" if nb.bins else nb.column
     ax.set(
         xlabel=what,
         ylabel=f"noise rate ({nb.level:.0%} interval)",
-        ylim=(0, min(1, max(hi.max() * 1.1, 0.05))),
+        # Scaled to the tested values: an untested one's wide interval may run off the top.
+        ylim=(0, min(1, max(hi[tested].max(initial=rate.max()) * 1.15, 0.005))),
     )
-    ax.legend(frameon=False, fontsize=8, loc="upper left", ncols=2)
+    ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1), ncols=2)
     return png(fig)
 
 

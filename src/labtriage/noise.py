@@ -329,13 +329,65 @@ def _bootstrap_rows(
 ) -> np.ndarray:
     n, k = pred_probs.shape
     out = np.empty(n_boot)
+    fixed = _fixed_parts(labels, pred_probs)
     for b in range(n_boot):
-        idx = rng.integers(0, n, size=n)
-        # A draw that lost a class entirely cannot be scored; redraw until it has all.
-        while len(np.unique(labels[idx])) < k:
-            idx = rng.integers(0, n, size=n)
-        out[b] = noise_rate_from_joint(estimate_joint(labels[idx], pred_probs[idx]))
+        # The draw as row multiplicities: the same joint as cleanlab's on labels[idx],
+        # without copying a million rows per draw. A draw that lost a class entirely
+        # cannot be scored; redraw until it has all.
+        weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        while np.bincount(labels, weights=weights, minlength=k).min() == 0:
+            weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        out[b] = noise_rate_from_joint(weighted_joint(labels, pred_probs, weights, _fixed=fixed))
     return out
+
+
+def weighted_joint(
+    labels: np.ndarray, pred_probs: np.ndarray, weights: np.ndarray, *, _fixed=None
+) -> np.ndarray:
+    """:func:`estimate_joint` of the rows repeated ``weights`` times, without repeating them.
+
+    cleanlab's calibrated confident joint, step by step (``count.get_confident_thresholds``,
+    ``compute_confident_joint``, ``calibrate_confident_joint``, ``estimate_joint``), with
+    every count and mean weighted: equal to cleanlab's on ``np.repeat`` of the rows, which
+    a test checks. The bootstrap uses it: at a million rows a draw takes a fraction of
+    the time of copying the rows and calling cleanlab.
+
+    Parameters
+    ----------
+    labels : np.ndarray of shape (N,), class indices
+    pred_probs : np.ndarray of shape (N, K)
+    weights : np.ndarray of shape (N,), non-negative whole numbers; every class present
+    """
+    from cleanlab.internal.constants import CONFIDENT_THRESHOLDS_LOWER_BOUND, TINY_VALUE
+    from cleanlab.internal.util import round_preserving_row_totals
+
+    k = pred_probs.shape[1]
+    given, most_probable = _fixed_parts(labels, pred_probs) if _fixed is None else _fixed
+    label_counts = np.bincount(labels, weights=weights, minlength=k)
+    mass = np.bincount(labels, weights=weights * given, minlength=k)
+    thresholds = np.clip(mass / label_counts, CONFIDENT_THRESHOLDS_LOWER_BOUND, None)
+    # Each row's class over its threshold, the most probable where several are
+    # (cleanlab's rule), -1 where none is; one pass per class, for speed.
+    first = np.full(len(labels), -1, dtype=np.int64)
+    n_over = np.zeros(len(labels), dtype=np.int64)
+    for c in reversed(range(k)):
+        over = pred_probs[:, c] >= thresholds[c] - 1e-6
+        first[over] = c
+        n_over += over
+    guess = np.where(n_over > 1, most_probable, first)
+    cell = labels * k + np.maximum(guess, 0)
+    cj = np.bincount(cell, weights=weights * (guess >= 0), minlength=k * k).reshape(k, k)
+    np.fill_diagonal(cj, cj.diagonal().clip(min=1))
+    calibrated = (cj.T / np.clip(cj.sum(axis=1), TINY_VALUE, None) * label_counts).T
+    calibrated = calibrated / np.clip(calibrated.sum(), TINY_VALUE, None) * label_counts.sum()
+    calibrated = round_preserving_row_totals(calibrated)
+    return calibrated / np.clip(float(calibrated.sum()), TINY_VALUE, None)
+
+
+def _fixed_parts(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What every bootstrap draw shares: each row's probability of its label, its argmax."""
+    given = np.take_along_axis(pred_probs, labels[:, None], axis=1)[:, 0]
+    return given, pred_probs.argmax(axis=1)
 
 
 def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:

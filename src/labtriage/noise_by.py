@@ -98,16 +98,16 @@ class NoiseBy:
                 {
                     self.column: g.value,
                     "n_rows": g.n_rows,
-                    "noise_rate": g.noise_rate,
-                    "interval_low": g.interval[0],
-                    "interval_high": g.interval[1],
-                    "rest_noise_rate": g.rest_noise_rate,
+                    "noise_rate": round(g.noise_rate, 4),
+                    "interval_low": round(g.interval[0], 4),
+                    "interval_high": round(g.interval[1], 4),
+                    "rest_noise_rate": round(g.rest_noise_rate, 4),
                     "n_confident_wrong": g.n_confident_wrong,
                     "tested": g.tested,
                     "p_value": g.p_value,
                     "q_value": g.q_value,
                     "flagged": g.flagged,
-                    **{f"flip {k}": v for k, v in g.flip_rates.items()},
+                    **{f"flip {k}": round(v, 4) for k, v in g.flip_rates.items()},
                 }
             )
         return pd.DataFrame(rows)
