@@ -137,6 +137,8 @@ def measure(n: int, *, audit: bool, epochs: str) -> list[dict]:
         record("audit --by plate", *run_cli(*args))
         html = (scores / "report.html").stat().st_size / 1024
         rows[-1]["note"] = f"report.html {html:,.0f} KiB"
+    elif (scores / "report.json").exists():
+        note = "scores of an earlier audit of the same table"
     else:
         synthetic_scores(table, scores / "scores.csv")
         note = "synthetic scores.csv"

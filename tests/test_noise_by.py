@@ -236,3 +236,13 @@ def test_bins_leave_a_column_with_few_values_as_it_is():
     assert grouping(hamming, bins=5).order == ["0", "1", "2", "3", "4"]
     reads = pd.Series(np.arange(10, 100_010, 10), name="count_input")
     assert grouping(reads, bins=2).order == ["10–50,000", "50,010–100,000"]
+
+
+def test_hypergeom_pmf_is_scipys():
+    from labtriage.noise_by import hypergeom_pmf
+
+    for total, marked, drawn in [(500, 60, 40), (1000, 900, 384), (50, 0, 10), (30, 30, 30)]:
+        x = np.arange(drawn + 2)
+        assert hypergeom_pmf(x, total, marked, drawn) == pytest.approx(
+            hypergeom.pmf(x, total, marked, drawn), rel=1e-9, abs=1e-300
+        )

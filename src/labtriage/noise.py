@@ -366,15 +366,7 @@ def weighted_joint(
     label_counts = np.bincount(labels, weights=weights, minlength=k)
     mass = np.bincount(labels, weights=weights * given, minlength=k)
     thresholds = np.clip(mass / label_counts, CONFIDENT_THRESHOLDS_LOWER_BOUND, None)
-    # Each row's class over its threshold, the most probable where several are
-    # (cleanlab's rule), -1 where none is; one pass per class, for speed.
-    first = np.full(len(labels), -1, dtype=np.int64)
-    n_over = np.zeros(len(labels), dtype=np.int64)
-    for c in reversed(range(k)):
-        over = pred_probs[:, c] >= thresholds[c] - 1e-6
-        first[over] = c
-        n_over += over
-    guess = np.where(n_over > 1, most_probable, first)
+    guess = confident_guess(pred_probs, thresholds, most_probable)
     cell = labels * k + np.maximum(guess, 0)
     cj = np.bincount(cell, weights=weights * (guess >= 0), minlength=k * k).reshape(k, k)
     np.fill_diagonal(cj, cj.diagonal().clip(min=1))
@@ -382,6 +374,32 @@ def weighted_joint(
     calibrated = calibrated / np.clip(calibrated.sum(), TINY_VALUE, None) * label_counts.sum()
     calibrated = round_preserving_row_totals(calibrated)
     return calibrated / np.clip(float(calibrated.sum()), TINY_VALUE, None)
+
+
+def confident_guess(
+    pred_probs: np.ndarray, thresholds: np.ndarray, most_probable: np.ndarray | None = None
+) -> np.ndarray:
+    """The class each row is confidently counted as in cleanlab's confident joint.
+
+    The rule of ``cleanlab.count.compute_confident_joint``: the one class whose
+    probability clears its threshold, or the most probable of several that do;
+    -1 where none does (the row is not counted). One pass per class, for speed.
+
+    Parameters
+    ----------
+    pred_probs : np.ndarray of shape (N, K)
+    thresholds : np.ndarray of shape (K,), per-class confident thresholds
+    most_probable : np.ndarray of shape (N,), optional, ``pred_probs.argmax(axis=1)``
+    """
+    n, k = pred_probs.shape
+    first = np.full(n, -1, dtype=np.int64)
+    n_over = np.zeros(n, dtype=np.int64)
+    for c in reversed(range(k)):
+        over = pred_probs[:, c] >= thresholds[c] - 1e-6
+        first[over] = c
+        n_over += over
+    most_probable = pred_probs.argmax(axis=1) if most_probable is None else most_probable
+    return np.where(n_over > 1, most_probable, first)
 
 
 def _fixed_parts(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

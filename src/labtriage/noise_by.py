@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from labtriage.noise import confident_guess, flip_rates_from_joint
+
 MIN_ROWS = 30
 ALPHA = 0.05
 MAX_VALUES = 10_000
@@ -161,13 +163,7 @@ def confident_cells(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[np.ndar
     labels = np.asarray(labels, dtype=np.int64)
     pred_probs = np.asarray(pred_probs, dtype=float)
     k = pred_probs.shape[1]
-    thresholds = get_confident_thresholds(labels, pred_probs)
-    # The rule of cleanlab.count.compute_confident_joint: the class over its threshold,
-    # or the most probable of several that are.
-    over = pred_probs >= thresholds - 1e-6
-    n_over = over.sum(axis=1)
-    guess = np.where(n_over > 1, pred_probs.argmax(axis=1), over.argmax(axis=1))
-    guess[n_over == 0] = -1
+    guess = confident_guess(pred_probs, get_confident_thresholds(labels, pred_probs))
     counted = guess >= 0
     cj = np.zeros((k, k))
     np.add.at(cj, (labels[counted], guess[counted]), 1)
@@ -273,7 +269,7 @@ def noise_by(
             interval=(float(lo[g]), float(hi[g])),
             rest_noise_rate=float(rest[g]),
             n_confident_wrong=float(round(wrong_sum[g], 3)),
-            flip_rates=_flip_rates(cells[g], classes),
+            flip_rates=flip_rates_from_joint(cells[g], classes),
             tested=bool(tested[g]),
             p_value=None if np.isnan(p[g]) else float(p[g]),
             q_value=None if np.isnan(q[g]) else float(q[g]),
@@ -292,6 +288,28 @@ def noise_by(
     )
 
 
+def hypergeom_pmf(x: np.ndarray, total: int, marked: int, drawn: int) -> np.ndarray:
+    """P(``x`` marked among ``drawn`` rows taken without replacement from ``total``).
+
+    ``scipy.stats.hypergeom.pmf`` in log-gamma form: the same values (a test
+    checks), about a hundred times faster, which matters with thousands of plates.
+    """
+    from scipy.special import gammaln
+
+    def log_choose(a, b):
+        return gammaln(a + 1) - gammaln(b + 1) - gammaln(a - b + 1)
+
+    x = np.asarray(x)
+    valid = (x >= max(0, drawn - (total - marked))) & (x <= min(drawn, marked))
+    xv = np.where(valid, x, 0)
+    log_p = (
+        log_choose(marked, xv)
+        + log_choose(total - marked, np.where(valid, drawn - xv, 0))
+        - log_choose(total, drawn)
+    )
+    return np.where(valid, np.exp(log_p), 0.0)
+
+
 def stratified_tail(
     observed: int, group_rows: np.ndarray, class_rows: np.ndarray, class_wrong: np.ndarray
 ) -> float:
@@ -303,28 +321,17 @@ def stratified_tail(
     the sum of these independent hypergeometric counts.
     """
     from scipy.signal import fftconvolve
-    from scipy.stats import hypergeom
 
     pmf = np.ones(1)
     for n_g, n_k, x_k in zip(group_rows, class_rows, class_wrong, strict=True):
         if n_g == 0:
             continue
         support = np.arange(min(int(n_g), round(x_k)) + 1)
-        part = hypergeom.pmf(support, int(n_k), round(x_k), int(n_g))
+        part = hypergeom_pmf(support, int(n_k), round(x_k), int(n_g))
         pmf = fftconvolve(pmf, part) if len(pmf) * len(part) > 1_000_000 else np.convolve(pmf, part)
         pmf = np.clip(pmf, 0.0, None)
     tail = float(pmf[observed:].sum() / pmf.sum()) if observed < len(pmf) else 0.0
     return min(max(tail, 0.0), 1.0)
-
-
-def _flip_rates(joint: np.ndarray, classes: Sequence) -> dict[str, float]:
-    truth = joint.sum(axis=0)
-    return {
-        f"{classes[j]}->{classes[i]}": float(joint[i, j] / truth[j]) if truth[j] > 0 else 0.0
-        for j in range(len(classes))
-        for i in range(len(classes))
-        if i != j
-    }
 
 
 # --- the values of a column --------------------------------------------------------------
