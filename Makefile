@@ -37,7 +37,8 @@ bench-quick:
 # bench: the full grids (simulated 250k rows, GB1, Mason, the strong-epistasis landscape; needs
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
 # about 3 h 26 min, epochs about 16 min, sweep about 8 min (+3 min on Ray), the advice replay
-# about 40 min, and robustness with 8 trainers on three datasets not yet timed end to end
+# about 40 min, where the noise sits (by.py) about 50 min the first time, the scale benchmark
+# about 55 min, and robustness with 8 trainers on three datasets not yet timed end to end
 # (docs/benchmarks.md, "How long the benchmarks take").
 # A stopped quality run goes on with `cd bench && python quality.py --resume`.
 bench:
