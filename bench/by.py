@@ -253,7 +253,7 @@ def _controls(folder: Path) -> list[str]:
 
 def _without(folder: Path, path: Path, column: str, bins, controls: list[str]) -> NoiseBy:
     """The same split with the control sequences' rows left out."""
-    from labtriage.noise_by import grouping
+    from labtriage.groups import grouping
     from labtriage.scores import read_scores
 
     scores = read_scores(folder / "scores.csv")

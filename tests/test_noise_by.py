@@ -10,18 +10,9 @@ import pytest
 from cleanlab.count import compute_confident_joint
 from scipy.stats import hypergeom
 
+from labtriage.groups import MISSING, by_file, group_values, grouping, natural_order
 from labtriage.noise import estimate_joint, noise_rate_from_joint
-from labtriage.noise_by import (
-    MISSING,
-    NoiseBy,
-    by_file,
-    confident_cells,
-    group_values,
-    grouping,
-    natural_order,
-    noise_by,
-    stratified_tail,
-)
+from labtriage.noise_by import NoiseBy, confident_cells, noise_by, stratified_tail
 
 
 def _model_probs(truth: np.ndarray, rng, *, k: int = 2, strength: float = 2.0) -> np.ndarray:

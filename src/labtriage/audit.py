@@ -19,9 +19,10 @@ import pandas as pd
 from labtriage.cache import FoldCache
 from labtriage.crossval import FoldProgress, OutOfSample, out_of_sample
 from labtriage.encode import encode_sequences
+from labtriage.groups import Grouping
 from labtriage.io import Assay
 from labtriage.noise import NoiseEstimate, estimate_noise
-from labtriage.noise_by import Grouping, noise_by_groupings
+from labtriage.noise_by import noise_by_groupings
 from labtriage.worklist import build_worklist
 
 SCORE_COLUMNS = [

@@ -172,6 +172,6 @@ def render_audit(console: Console, report: dict, worklist: pd.DataFrame) -> None
 
 
 def _by_path(report: dict, column: str) -> str | None:
-    from labtriage.noise_by import by_file
+    from labtriage.groups import by_file
 
     return report["outputs"].get(by_file(column))

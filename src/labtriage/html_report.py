@@ -185,7 +185,7 @@ BY_LINES = 30
 
 def _by_section(by: list[dict] | None, figures: dict[str, str]) -> str:
     """Noise per value of each --by column: what was tested, the values, the figures."""
-    from labtriage.noise_by import by_file
+    from labtriage.groups import by_file
 
     if not by:
         return ""

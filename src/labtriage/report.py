@@ -110,8 +110,8 @@ def write_audit(result, data, config: dict, outputs: dict[str, Path], *, plot_co
     HTML report; None picks them (``figures.numeric_columns``).
     """
     from labtriage.figures import audit_figures
+    from labtriage.groups import by_file
     from labtriage.html_report import render_html
-    from labtriage.noise_by import by_file
 
     report = _audit_report(result, data, config, outputs)
     report["versions"] = library_versions()

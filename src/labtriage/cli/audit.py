@@ -119,7 +119,7 @@ def audit(
         from labtriage.cache import FoldCache
         from labtriage.console import render_audit
         from labtriage.figures import check_plot_columns
-        from labtriage.noise_by import by_file
+        from labtriage.groups import by_file
         from labtriage.report import FoldProgressBars, check_outputs_free, write_audit
         from labtriage.worklist import check_sort, parse_sort
 

@@ -235,7 +235,7 @@ def read_groupings(frame, by: list[str] | None, bins: int | None, *, source) -> 
 
     ``frame`` holds the input columns of the scored rows, one line per row in order.
     """
-    from labtriage.noise_by import grouping
+    from labtriage.groups import grouping
 
     if not by:
         if bins is not None:
