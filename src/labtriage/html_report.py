@@ -44,10 +44,10 @@ def render_html(
     figures: dict[str, str],
     worklist: pd.DataFrame,
     *,
-    by_figures: dict[str, str] | None = None,
+    by_html: str = "",
 ) -> str:
-    """The page: summary, input, noise, where it sits (``--by``), models, notes, figures,
-    worklist, run details."""
+    """The page: summary, input, noise, where it sits (``--by``, ``by_report.by_section``),
+    models, notes, figures, worklist, run details."""
     path = html.escape(report["input"]["path"])
     body = "".join(
         [
@@ -55,18 +55,18 @@ def render_html(
             _summary(report),
             _notes(report["notes"]),
             "<div class='grid'>",
-            _section("Input", _input_table(report), "input"),
-            _section("Label noise", _noise_table(report["noise"]), "noise"),
+            section("Input", _input_table(report), "input"),
+            section("Label noise", _noise_table(report["noise"]), "noise"),
             "</div>",
-            _by_section(report["noise"].get("by"), by_figures or {}),
-            _section("Models, out of sample", _models(report), "models"),
-            _section("Figures", figures_html(figures), "figures"),
-            _section(
+            by_html,
+            section("Models, out of sample", _models(report), "models"),
+            section("Figures", figures_html(figures), "figures"),
+            section(
                 _worklist_title(report, worklist),
                 _tiers(report) + _worklist(worklist),
                 "worklist",
             ),
-            _section("How it ran", _run_details(report), "run"),
+            section("How it ran", _run_details(report), "run"),
         ]
     )
     head = f"<meta charset='utf-8'><title>labtriage audit</title><style>{CSS}</style>"
@@ -97,7 +97,7 @@ def _notes(notes: list[str]) -> str:
     return f"<ul style='padding:0'>{items}</ul>" if notes else ""
 
 
-def _section(title: str, content: str, anchor: str | None = None) -> str:
+def section(title: str, content: str, anchor: str | None = None) -> str:
     name = f" id='{anchor}'" if anchor else ""
     return f"<section{name}><h2>{html.escape(title)}</h2>{content}</section>"
 
@@ -180,48 +180,6 @@ def _noise_table(n: dict) -> str:
     return _pairs(rows)
 
 
-BY_LINES = 30
-
-
-def _by_section(by: list[dict] | None, figures: dict[str, str]) -> str:
-    """Noise per value of each --by column: what was tested, the values, the figures."""
-    from labtriage.groups import by_file
-
-    if not by:
-        return ""
-    parts = []
-    for nb in by:
-        groups = sorted(nb["groups"], key=lambda g: (not g["flagged"], -g["noise_rate"]))
-        tested = sum(g["tested"] for g in groups)
-        first = f"The first {BY_LINES}, flagged first; " if len(groups) > BY_LINES else ""
-        binned = f" in {len(groups)} equal-count bins" if nb["bins"] else ""
-        parts.append(
-            f"<h3><code>{html.escape(nb['column'])}</code>{binned}: "
-            f"{nb['n_flagged']} of {len(groups):,} values flagged</h3>"
-            f"<p>Each value's noise rate comes from the table's confident joint restricted to "
-            f"its rows (table: {nb['noise_rate']:.3f}). {tested:,} values with at least "
-            f"{nb['min_rows']} rows were tested against the rest ({html.escape(nb['test'])}); "
-            f"flagged: false discovery rate at most {nb['alpha']:.0%}. "
-            f"{first}every value is in <code>{html.escape(by_file(nb['column']))}</code>.</p>"
-        )
-        head = [nb["column"], "rows", "noise rate", "interval", "elsewhere", "q", "flagged"]
-        rows = [
-            [
-                g["value"],
-                f"{g['n_rows']:,}",
-                f"{g['noise_rate']:.3f}",
-                f"[{g['interval'][0]:.3f}, {g['interval'][1]:.3f}]",
-                f"{g['rest_noise_rate']:.3f}",
-                "" if g["q_value"] is None else f"{g['q_value']:.2g}",
-                "yes" if g["flagged"] else ("no" if g["tested"] else "not tested"),
-            ]
-            for g in groups[:BY_LINES]
-        ]
-        parts.append(_grid(head, rows, numeric=head[1:6]))
-    parts.append(figures_html(figures))
-    return _section("Where the noise sits", "".join(parts), "by")
-
-
 def _models(report: dict) -> str:
     yard = report.get("yardstick") or {}
     classes = list(next(iter(report["models"].values())).get("recall", {}))
@@ -243,7 +201,7 @@ def _models(report: dict) -> str:
                 *("1.000" if c == major else "0.000" for c in classes),
             ]
         )
-    table = _grid(head, rows, numeric=set(head[1:]))
+    table = grid_table(head, rows, numeric=set(head[1:]))
     blend = report["blend"]["lstm_weight"]
     return table + (
         f"<p>The scores come from the blend {blend:.2f} × LSTM + {1 - blend:.2f} × baseline, "
@@ -305,7 +263,7 @@ def _worklist(worklist: pd.DataFrame) -> str:
         [_cell(c, v) for c, v in zip(top.columns, rec, strict=True)]
         for rec in top.itertuples(index=False)
     ]
-    table = _grid(
+    table = grid_table(
         list(top.columns), rows, numeric=numeric, mono=mono, css="worklist", raw=True, widths=widths
     )
     return f"<div class='wrap'>{table}</div>"
@@ -335,7 +293,7 @@ def _run_details(report: dict) -> str:
         f"<p>First noise estimate (baseline, sets the LSTM's batch): "
         f"{training['first_noise_estimate']:.3f}</p>",
         "<h3>LSTM training per fold</h3>",
-        _grid(
+        grid_table(
             ["fold", *keys],
             fold_rows,
             numeric={"fold", "batch_size", "learning_rate", "best_epoch", "epochs_run"},
@@ -367,7 +325,7 @@ def _pairs(rows: list[tuple[str, str]]) -> str:
     return f"<table>{body}</table>"
 
 
-def _grid(head, rows, *, numeric=(), mono=(), css="", raw=False, widths=None) -> str:
+def grid_table(head, rows, *, numeric=(), mono=(), css="", raw=False, widths=None) -> str:
     """A table with a header row; numeric columns right-aligned, sequences monospace.
 
     ``widths`` gives a column a minimum width in characters; header names may wrap

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import tempfile
 from collections.abc import Iterable
 from importlib import metadata
@@ -25,6 +24,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from labtriage.by_report import by_notes
 from labtriage.exceptions import OutputExistsError
 
 LIBRARIES = ("labtriage", "torch", "cleanlab", "scikit-learn", "numpy", "pandas", "biopython")
@@ -109,6 +109,7 @@ def write_audit(result, data, config: dict, outputs: dict[str, Path], *, plot_co
     ``plot_columns`` names the numeric input columns drawn against quality in the
     HTML report; None picks them (``figures.numeric_columns``).
     """
+    from labtriage.by_report import audit_by_figures, by_section
     from labtriage.figures import audit_figures
     from labtriage.groups import by_file
     from labtriage.html_report import render_html
@@ -121,7 +122,8 @@ def write_audit(result, data, config: dict, outputs: dict[str, Path], *, plot_co
         write_csv(outputs[by_file(nb.column)], nb.to_frame())
     write_json(outputs["report.json"], report)
     figures = audit_figures(_figure_data(result, data, report, plot_columns))
-    page = render_html(report, figures, result.worklist, by_figures=_by_figures(result, data))
+    by_html = by_section(report["noise"].get("by"), audit_by_figures(result, data))
+    page = render_html(report, figures, result.worklist, by_html=by_html)
     write_atomic(outputs["report.html"], page)
     return report
 
@@ -143,21 +145,6 @@ def _figure_data(result, data, report: dict, plot_columns):
         columns={n: pd.to_numeric(rows[n], errors="coerce").to_numpy(dtype=float) for n in names},
         models=report["models"],
         yardstick=report["yardstick"],
-    )
-
-
-def _by_figures(result, data) -> dict[str, str]:
-    from labtriage.figures_by import by_figures, well_column
-
-    if not result.noise.by:
-        return {}
-    rows = data.frame.iloc[data.row]
-    wells = well_column(rows)
-    return by_figures(
-        result.noise.by,
-        values={g.column: g.values for g in result.groupings},
-        wells=None if wells is None else rows[wells].astype(str).to_numpy(),
-        is_issue=result.scores["is_issue"].to_numpy(dtype=bool),
     )
 
 
@@ -284,31 +271,6 @@ def replicate_notes(replicates: dict | None) -> list[str]:
             f"the replicate estimate rests on {replicates['n_groups']:,} repeated sequences "
             "only: read its interval before its point"
         )
-    return notes
-
-
-# Columns naming something a lab can run again: a flagged value of one is worth redoing.
-_RERUNNABLE = re.compile(r"plate|batch|run|day|date|gate|sort|operator|lane|chip|lot|well", re.I)
-
-
-def by_notes(by: list[dict] | None) -> list[str]:
-    """One sentence per flagged value of a ``--by`` column, noisiest first."""
-    notes = []
-    for nb in by or ():
-        flagged = sorted((g for g in nb["groups"] if g["flagged"]), key=lambda g: -g["noise_rate"])
-        for g in flagged:
-            lo, hi = g["interval"]
-            pct = ".1%" if max(hi, g["rest_noise_rate"]) < 0.1 else ".0%"
-            advice = (
-                "consider re-running it"
-                if _RERUNNABLE.search(str(nb["column"])) and not nb["bins"]
-                else "its labels are less reliable than the rest's"
-            )
-            notes.append(
-                f"{nb['column']} {g['value']} ({g['n_rows']:,} rows): noise "
-                f"{g['noise_rate']:{pct}} [{lo:{pct}}, {hi:{pct}}] against "
-                f"{g['rest_noise_rate']:{pct}} elsewhere: {advice}"
-            )
     return notes
 
 

@@ -218,8 +218,9 @@ def _print_estimate(estimate: dict, *, as_json: bool, console: Console) -> None:
     on its replicates go with the table, or to stderr beside the JSON."""
     from rich.markup import escape
 
+    from labtriage.by_report import by_notes
     from labtriage.console import by_table, noise_table
-    from labtriage.report import by_notes, replicate_notes
+    from labtriage.report import replicate_notes
 
     notes = [
         f"[yellow]note:[/] {escape(n)}"
