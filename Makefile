@@ -33,12 +33,13 @@ bench-quick:
 	cd bench && $(PYTHON) advise.py --quick
 	cd bench && $(PYTHON) by.py --quick
 	cd bench && $(PYTHON) scale.py --quick
+	cd bench && $(PYTHON) calibration.py --quick
 
 # bench: the full grids (simulated 250k rows, GB1, Mason, the strong-epistasis landscape; needs
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
 # about 3 h 26 min, epochs about 16 min, sweep about 8 min (+3 min on Ray), the advice replay
 # about 40 min, where the noise sits (by.py) about 50 min the first time, the scale benchmark
-# about 55 min, and robustness with 8 trainers on three datasets not yet timed end to end
+# about 55 min, the noise-estimate battery (calibration.py) about 70 min, and robustness with 8 trainers on three datasets not yet timed end to end
 # (docs/benchmarks.md, "How long the benchmarks take").
 # A stopped quality run goes on with `cd bench && python quality.py --resume`.
 bench:
@@ -55,3 +56,4 @@ bench:
 	cd bench && $(PYTHON) advise.py
 	cd bench && $(PYTHON) by.py
 	cd bench && $(PYTHON) scale.py --audit-sizes 10000,100000,1000000
+	cd bench && $(PYTHON) calibration.py

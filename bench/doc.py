@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -36,7 +37,9 @@ def write_block(name: str, heading: str, text: str) -> None:
 def command_line(script: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """The command that reproduces a run: ``script`` with the options not left at default."""
     changed = [
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != parser.get_default(k)
+        f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
+        for k, v in vars(args).items()
+        if v != parser.get_default(k)
     ]
     return "`" + " ".join([f"python bench/{script}", *changed]).replace(" True", "") + "`"
 

@@ -278,3 +278,31 @@ def test_scale_benchmark_writes_scores_and_reads_growth(tmp_path):
     assert grow.loc["a", "time x per 10x rows"] == "10.0"
     assert grow.loc["a", "memory x per 10x rows"] == "2.0"
     assert grow.loc["b", "time x per 10x rows"] == "1.0"
+
+
+def test_calibration_battery_scores_both_estimators(tmp_path, monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import calibration
+    finally:
+        sys.path.remove(str(BENCH))
+    from argparse import Namespace
+
+    table = calibration.make_table("mild", 2000, "0.1/0.3", seed=0)
+    truth, label = table["true_label"].to_numpy(), table["label"].to_numpy()
+    for k, rate in enumerate((0.1, 0.3)):
+        assert (label[truth == k] != k).mean() == pytest.approx(rate, abs=0.002)
+    monkeypatch.setattr(calibration, "WORK", tmp_path)
+    monkeypatch.setattr(calibration, "QUICK", [("mild", 800, "0.2"), ("strong", 800, "0.1/0.3")])
+    args = Namespace(quick=True, seed=0, landscapes=["mild", "strong"], sizes=[800])
+    calibration.baseline_probs(args)
+    out = calibration.score(args)
+    assert list(out["model"]) == ["baseline", "baseline"]
+    assert out["true_noise"].tolist() == pytest.approx([0.2, 0.2], abs=0.01)
+    assert (out["calibrated_lo"] <= out["calibrated"]).all()
+    assert (out["calibrated"] <= out["calibrated_hi"]).all()
+    assert out["calibrated_error"].tolist() == pytest.approx(
+        (out["calibrated"] - out["true_noise"]).tolist(), abs=1e-3
+    )
+    summary = calibration.summary(out.assign(command="c"))
+    assert summary["tables"].tolist() == [1, 1]

@@ -68,7 +68,8 @@ def test_estimate_noise_json(small_csv):
     )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["method"] == "confident-joint" and out["n_rows"] == 800
+    assert out["method"] == "top-rank extrapolation" and out["n_rows"] == 800
+    assert out["confident_joint"]["method"] == "confident-joint"
     assert out["replicates"] is None
     lo, hi = out["interval"]
     assert lo <= out["noise_rate"] <= hi
@@ -78,7 +79,7 @@ def test_estimate_noise_quiet_still_prints_the_result(small_csv):
     args = ["estimate-noise", str(small_csv), "--quiet", "--folds", "3", "--epochs", "2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "noise rate" in result.stdout
+    assert "noise rate" in result.stdout and "confident joint" in result.stdout
     assert "cross-validation repeat" not in result.output  # progress is what --quiet silences
 
 
@@ -226,6 +227,7 @@ def test_report_html_says_everything_report_json_says(lab_audit):
         assert f"{rate:.3f}" in text
     assert "flip 0->1" in text and "replicate estimate" in text
     assert f"{report['noise']['replicates']['noise_rate']:.3f}" in text
+    assert f"confident joint {report['noise']['confident_joint']['noise_rate']:.3f}" in text
     for name, count in report["counts"]["class_counts"].items():
         assert f"class {name} {count:,} rows" in text
     assert str(path) in text and "fitness column fitness" in text and "above 0.5" in text

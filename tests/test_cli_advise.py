@@ -47,6 +47,12 @@ def test_json_follows_the_contract_and_the_files_are_written(made, tmp_path):
                 "new_rows_per_fixed_label", "noise_rate", "noise_interval", "curve"):  # fmt: skip
         assert key in doc, key
     assert doc["recommendation"] in ("relabel", "collect", "mix", "indeterminate")
+    # The noise read where the model is sure, as estimate-noise reads it from the audit.
+    root, _ = made
+    est = json.loads(run("estimate-noise", "--from-scores", root / "audit", "--json").stdout)
+    assert doc["noise_method"] == est["method"] == "top-rank extrapolation"
+    assert doc["noise_rate"] == round(est["noise_rate"], 4)
+    assert doc["noise_rate_confident_joint"] == round(est["confident_joint"]["noise_rate"], 4)
     assert doc["relabel_rows"] * 2 + doc["new_rows"] * 1 <= 200
     p = doc["predicted_accuracy"]
     for name in ("now", "relabel", "collect", "mix"):

@@ -91,9 +91,11 @@ def test_to_dict_matches_the_json_contract(separable_probs):
     labels, probs, _ = separable_probs
     groups = np.arange(len(labels)) // 2
     out = estimate_noise(labels, probs, classes=[0, 1], groups=groups, n_boot=20).to_dict()
-    for key in ("noise_rate", "interval", "level", "flip_rates", "method", "replicates", "n_rows"):
+    keys = ("noise_rate", "interval", "level", "flip_rates", "method", "replicates", "n_rows")
+    for key in (*keys, "confident_joint"):
         assert key in out
-    assert out["method"] == "confident-joint" and out["level"] == 0.9
+    assert out["method"] == "top-rank extrapolation" and out["level"] == 0.9
+    assert out["confident_joint"]["method"] == "confident-joint"
     assert {"n_groups", "noise_rate", "interval"} <= set(out["replicates"])
 
 

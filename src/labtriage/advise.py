@@ -69,6 +69,8 @@ class Advice:
     split: dict[str, list] = field(default_factory=dict)  # relabel rows -> predicted accuracy
     notes: list[str] = field(default_factory=list)
     expected_fixed: float = 0.0  # labels the planned re-measurements fix, net
+    noise_method: str = ""  # how noise_rate was estimated
+    noise_rate_joint: float | None = None  # the confident joint's figure, for comparison
 
     def to_dict(self) -> dict:
         return {
@@ -87,6 +89,8 @@ class Advice:
             "new_rows_per_fixed_label": self.new_rows_per_fixed_label,
             "noise_rate": self.noise_rate,
             "noise_interval": list(self.noise_interval),
+            "noise_method": self.noise_method,
+            "noise_rate_confident_joint": self.noise_rate_joint,
             "curve": self.curve,
             "notes": self.notes,
         }

@@ -29,6 +29,13 @@ def noise_table(estimate: dict) -> Table:
         f"{estimate['method']} on {estimate['n_rows']:,} rows, "
         f"{estimate['n_repeats']} CV repeat(s)",
     )
+    cj = estimate.get("confident_joint")
+    if cj:
+        table.add_row(
+            "confident joint",
+            f"{cj['noise_rate']:.3f}  [{cj['interval'][0]:.3f}, {cj['interval'][1]:.3f}] "
+            "(counts the model's own errors too: high where the model is weak)",
+        )
     rep = estimate.get("replicates")
     if not rep:
         table.add_row("replicates", "none: no sequence is measured twice")
@@ -56,7 +63,8 @@ def by_table(nb: dict, *, n: int = 12, where: str | None = None) -> Table:
     more = f"; all in {where}" if where and len(groups) > n else ""
     binned = f", {len(groups)} quantile bins" if nb["bins"] else ""
     table = Table(
-        title=f"Label noise by {nb['column']}{binned} (table: {nb['noise_rate']:.3f}; "
+        title=f"Label noise by {nb['column']}{binned}, confident joint "
+        f"(table: {nb['noise_rate']:.3f} on this scale; "
         f"{len(shown)} of {len(groups):,} values{more})",
         title_justify="left",
         box=box.SIMPLE_HEAD,

@@ -150,6 +150,16 @@ def _noise_table(n: dict) -> str:
             f"{n['method']} on {n['n_rows']:,} rows, {n['n_repeats']} cross-validation repeat(s)",
         )
     )
+    cj = n.get("confident_joint")
+    if cj:
+        clo, chi = cj["interval"]
+        rows.append(
+            (
+                "confident joint",
+                f"{cj['noise_rate']:.3f} [{clo:.3f}, {chi:.3f}]: also counts the model's own "
+                "errors as wrong labels, so it reads high where the model is weak",
+            )
+        )
     rep = n.get("replicates")
     if not rep:
         return _pairs([*rows, ("replicates", "none: no sequence is measured twice")])

@@ -2,9 +2,11 @@
 
 Three pieces, all plain functions over numpy arrays (``labels``, ``pred_probs``):
 
-- the confident-joint estimate (cleanlab's ``count.estimate_joint``) of the
-  fraction of wrong labels and the per-class flip rates, from out-of-sample
-  probabilities;
+- the fraction of wrong labels and the per-class flip rates, from out-of-sample
+  probabilities: read at the top of each class's ranking, where the model is sure
+  (``calibrate.calibrated_noise``), so that a weak model's own errors are not
+  counted as label noise; cleanlab's confident-joint estimate
+  (``count.estimate_joint``), which counts them, is kept beside it;
 - a model-free estimate from replicates: two independent measurements of one
   sequence with uniform flip rate eta agree with probability
   ``(1 - eta)**2 + eta**2 / (K - 1)`` (``1 - 2 eta (1 - eta)`` for two classes);
@@ -25,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from labtriage.calibrate import calibrated_noise
 from labtriage.joint import (
     bootstrap_noise_rates,
     confident_guess,
@@ -48,7 +51,7 @@ __all__ = [
     "weighted_joint",
 ]  # the joint's functions are re-exported from joint
 
-METHOD = "confident-joint"
+JOINT = "confident-joint"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class NoiseEstimate:
     n_rows: int
     n_repeats: int = 1
     by: tuple | None = None  # noise_by.NoiseBy of each --by column; None without --by
+    # cleanlab's confident joint on the same probabilities: noise_rate, interval,
+    # flip_rates, method. It counts the model's own errors as noise (module docstring).
+    confident_joint: dict | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict; ``replicates`` is None where no sequence was measured twice,
@@ -153,14 +159,18 @@ def estimate_noise(
 ) -> NoiseEstimate:
     """Noise rate, interval and flip rates from out-of-sample probabilities.
 
+    The rate and flip rates are read where the model is sure
+    (:func:`labtriage.calibrate.calibrated_noise`); the confident joint's figures,
+    which also count the model's own errors, are in ``confident_joint``.
+
     Parameters
     ----------
     labels : np.ndarray of shape (N,)
         Given class indices.
     pred_probs : np.ndarray of shape (N, K), or a list of them
         Out-of-sample probabilities; several arrays are repeats of cross-validation
-        with different seeds. The point estimate is their mean; the interval pools
-        the bootstrap draws of every repeat.
+        with different seeds. The point estimates are means over repeats; the
+        intervals pool the bootstrap draws of every repeat.
     classes : sequence of K label values, for naming the flip rates.
     groups : np.ndarray of shape (N,), optional
         Equal for identical sequences (the sequences themselves name any control
@@ -177,12 +187,15 @@ def estimate_noise(
     joints = [estimate_joint(labels, p) for p in repeats]
     rng = np.random.default_rng(seed)
     draws = np.concatenate([bootstrap_noise_rates(labels, p, n_boot, rng) for p in repeats])
+    calibrated = calibrated_noise(
+        labels, repeats, classes=classes, level=level, n_boot=n_boot, seed=seed
+    )
     return NoiseEstimate(
-        noise_rate=float(np.mean([noise_rate_from_joint(j) for j in joints])),
-        interval=_percentiles(draws, level),
+        noise_rate=calibrated.noise_rate,
+        interval=calibrated.interval,
         level=level,
-        flip_rates=flip_rates_from_joint(np.mean(joints, axis=0), classes),
-        method=METHOD,
+        flip_rates=calibrated.flip_rates,
+        method=calibrated.method,
         replicates=None
         if groups is None
         else estimate_replicate_noise(
@@ -196,6 +209,12 @@ def estimate_noise(
         ),
         n_rows=len(labels),
         n_repeats=len(repeats),
+        confident_joint={
+            "noise_rate": float(np.mean([noise_rate_from_joint(j) for j in joints])),
+            "interval": list(_percentiles(draws, level)),
+            "flip_rates": flip_rates_from_joint(np.mean(joints, axis=0), classes),
+            "method": JOINT,
+        },
     )
 
 

@@ -31,6 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from labtriage import __version__
+from labtriage.calibrate import top_rank_noise_rate
 from labtriage.crossval import FoldCancelled, assign_folds
 from labtriage.exceptions import LabelError
 from labtriage.noise import inject_label_noise
@@ -45,8 +46,8 @@ N_FOLDS = 5  # the baseline folds behind each cell's noise estimate
 COLUMNS = (
     "cell", "size", "extra_noise", "repeat", "status", "n_train", "n_test", "n_injected",
     "accuracy", "log_loss", "auroc", "baseline_accuracy", "noise_estimate",
-    "injected_top_baseline", "injected_top_model", "batch_size", "epochs_run",
-    "best_epoch", "device", "seconds", "rows_digest", "error",
+    "noise_estimate_joint", "injected_top_baseline", "injected_top_model", "batch_size",
+    "epochs_run", "best_epoch", "device", "seconds", "rows_digest", "error",
 )  # fmt: skip
 
 
@@ -220,7 +221,8 @@ def run_cell(
         "n_test": int(data.test.sum()), "n_injected": int(flipped.sum()),
         **{k: _round(v) for k, v in score_test(data.labels[data.test], test_probs).items()},
         "baseline_accuracy": _round(_baseline_accuracy(data, rows, labels, seed)),
-        "noise_estimate": _round(fit.noise_rate),
+        "noise_estimate": _round(top_rank_noise_rate(labels, fit.baseline_pred_probs)),
+        "noise_estimate_joint": _round(fit.noise_rate),
         "injected_top_baseline": _round(injected_in_top(labels, fit.baseline_pred_probs, flipped)),
         "injected_top_model": _round(injected_in_top(labels, own_probs, flipped)),
         "batch_size": r.batch_size, "epochs_run": r.epochs_run, "best_epoch": r.best_epoch,

@@ -28,8 +28,10 @@ def sweep_frame(records: list[dict], *, n_classes: int) -> pd.DataFrame:
     """One line per cell in grid order, with ``total_noise``: the table's noise and the injected.
 
     The table's own noise is the cells' mean noise estimate at the full size with
-    nothing injected (the linear baseline's confident joint; it reads high where that
-    model is weak). Flips compose: eta + delta - eta * delta * K / (K - 1).
+    nothing injected (read at the top of the linear baseline's rankings,
+    ``calibrate.top_rank_noise_rate``; ``noise_estimate_joint`` is the baseline's
+    confident joint, which reads high where that model is weak). Flips compose:
+    eta + delta - eta * delta * K / (K - 1).
     """
     frame = pd.DataFrame(records).reindex(columns=list(COLUMNS))
     eta = table_noise(frame)

@@ -118,9 +118,9 @@ def advise(
             "device": device,
             "quiet": quiet or as_json,
         }
-        scores, audit_report = _audit(assay, data, from_audit, out / "audit", options, console)
+        scores, _ = _audit(assay, data, from_audit, out / "audit", options, console)
         frame, sweep_doc = _sweep(assay, data, from_sweep, out / "sweep", options, console)
-        advice, relabel = _plan(data, scores, audit_report, frame, costs, relabel_noise, seed)
+        advice, relabel = _plan(data, scores, frame, costs, relabel_noise, seed)
         from labtriage.advice_report import write_advice
 
         doc = write_advice(out, advice, relabel, frame, data, {
@@ -158,8 +158,10 @@ def _sweep(assay, data, from_sweep, default_dir: Path, options: dict, console):
     return read_sweep_for(from_sweep or default_dir, data)
 
 
-def _plan(data, scores, audit_report, frame, costs, relabel_noise, seed):
+def _plan(data, scores, frame, costs, relabel_noise, seed):
     """The budget split from the audit's ranking and the sweep's surface."""
+    from dataclasses import replace
+
     import numpy as np
 
     from labtriage.advise import (
@@ -169,10 +171,16 @@ def _plan(data, scores, audit_report, frame, costs, relabel_noise, seed):
         wrong_label_chances,
     )
 
-    # The table's noise as the audit estimates it (the blended models' confident joint)
-    # places "now" on the surface and sets the cells' noise axis; the sweep's own
-    # baseline estimate reads higher where the linear model is weak.
-    noise = audit_report["noise"]
+    # The table's noise, read where the audit's blended models are sure (so a weak
+    # model's errors are not counted), places "now" on the surface and sets the cells'
+    # noise axis. It is recomputed from the scores (a second), so an audit written
+    # before this estimate existed is read the same way as a new one.
+    from labtriage.noise import estimate_noise
+
+    noise = estimate_noise(
+        data.labels, _probs(scores, data), classes=list(data.classes),
+        groups=data.sequences, seed=seed,
+    ).to_dict()  # fmt: skip
     eta = float(noise["noise_rate"])
     low, high = noise["interval"]
     sd = max((high - low) / (2 * 1.645), 0.005)
@@ -198,6 +206,11 @@ def _plan(data, scores, audit_report, frame, costs, relabel_noise, seed):
         costs=costs, relabel_noise=min(relabel_noise, 0.49), relabel_noise_source=source,
         n_classes=data.n_classes, seed=seed,
     )  # fmt: skip
+    advice = replace(
+        advice,
+        noise_method=noise["method"],
+        noise_rate_joint=round(noise["confident_joint"]["noise_rate"], 4),
+    )
     return advice, order[: advice.relabel_rows]
 
 

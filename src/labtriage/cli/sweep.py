@@ -184,7 +184,9 @@ def render_sweep(console: Console, frame, doc: dict, out: Path) -> None:
     console.print(table)
     eta = doc["table_noise_estimate"]
     if eta is not None:
-        console.print(f"the table's own noise, estimated: {eta:.3f} (linear baseline)")
+        console.print(
+            f"the table's own noise, estimated: {eta:.3f} (linear baseline, read where it is sure)"
+        )
     for name in FILES:
         console.print(f"{name:<12} {out / name}", soft_wrap=True)
 
