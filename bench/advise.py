@@ -249,6 +249,7 @@ def main() -> None:
         write_block(
             "advise",
             "Replay: does the advice pick the better option?",
+            "Realized gains: `python bench/advise.py`; predictions: "
             f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}",
         )
         return
