@@ -29,7 +29,7 @@ def expect_error(reader, error, path, *parts, **options):
 
 # --- sweeps ---------------------------------------------------------------------------
 
-GRID = {"sizes": [0.5, 1], "extra_noise": [0, 0.2], "repeats": 1}  # four cells
+GRID = {"sizes": [0.5, 1], "extra_noise": [0, 0.2], "repeats": 1, "relabel": False}  # four
 TINY = {"embed_dim": 8, "hidden_dim": 8, "epochs": 1}
 
 

@@ -4,15 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labtriage.advise import (
-    Costs,
-    _choose,
-    compose_noise,
-    plan_budget,
-    transition_from_flip_rates,
-    true_accuracy,
-    wrong_label_chances,
-)
+from labtriage.advise import Costs, _choose, compose_noise, plan_budget, true_accuracy
+from labtriage.chances import transition_from_flip_rates, wrong_label_chances
 from labtriage.noise import inject_label_noise
 
 
@@ -81,6 +74,46 @@ def plan(eta0, chances, costs, relabel_noise):
         surface_cells(eta0), n_rows=10_000, noise_rate=eta0, noise_sd=0.005,
         wrong_chances=chances, costs=costs, relabel_noise=relabel_noise,
     )  # fmt: skip
+
+
+def relabel_cells(eta0, worth, *, net=1_200, a=0.95, b=2.0, c=0.5, gamma=2.0):
+    """Two relabel cells whose gain is ``worth`` times what the surface gives their net fixes."""
+    n, extra = 8_000, 0.2
+    before = compose_noise(eta0, extra)
+    after = before - net / n
+    acc_before, acc_after = (a - b * (n * (1 - 2 * e) ** gamma) ** -c for e in (before, after))
+    return pd.DataFrame({
+        "n_train": [n, n], "size": [1.0, 1.0], "extra_noise": [extra, extra],
+        "total_noise": [before, before], "relabel": [True, True], "relabel_net": [net, net],
+        "n_relabeled": [net + 50, net + 50], "accuracy_before": [acc_before] * 2,
+        "accuracy": [acc_before + worth * (acc_after - acc_before)] * 2,
+    })  # fmt: skip
+
+
+def test_relabel_cells_price_a_found_flip_at_what_it_gained():
+    eta0, costs = 0.2, Costs(new=1, relabel=1, budget=1_000)
+    chances = np.r_[np.full(2_000, 0.95), np.full(8_000, 0.01)]
+    grid = surface_cells(eta0).assign(relabel=False)
+    options = {"n_rows": 10_000, "noise_rate": eta0, "noise_sd": 0.005,
+               "wrong_chances": chances, "costs": costs, "relabel_noise": 0.02}  # fmt: skip
+    plain = plan_budget(grid, **options)
+    assert plain.relabel_worth is None and any("no relabel cells" in n for n in plain.notes)
+    half = plan_budget(pd.concat([grid, relabel_cells(eta0, 0.5)]), **options)
+    assert half.relabel_worth["value"] == pytest.approx(0.5, abs=0.01)
+    assert half.relabel_worth["cells"] == 2 and half.relabel_worth["flips_restored"] == 2_500
+    low, high = half.relabel_worth["interval"]
+    assert low <= 0.5 <= high
+    assert not any("no relabel cells" in n for n in half.notes)
+    # 950 found at half worth, less the 20 the re-measurement breaks, is 455 random flips
+    gain = half.predicted["relabel"] - half.predicted["now"]
+    full = plain.predicted["relabel"] - plain.predicted["now"]
+    assert 0.35 * full < gain < 0.6 * full
+    assert half.new_rows_per_fixed_label == pytest.approx(
+        0.5 * plain.new_rows_per_fixed_label, 0.02
+    )
+    assert half.to_dict()["relabel_worth"] == half.relabel_worth
+    same = plan_budget(pd.concat([grid, relabel_cells(eta0, 1.0)]), **options)
+    assert same.predicted["relabel"] == pytest.approx(plain.predicted["relabel"], abs=1e-3)
 
 
 def test_cheap_reliable_relabeling_of_a_noisy_table_is_recommended():

@@ -217,6 +217,27 @@ def test_advise_replay_draws_worlds_and_measurements():
         assert (labels[truth == k] != k).mean() == pytest.approx(rate, abs=0.01)
 
 
+def test_advise_new_rows_compares_three_trainers_seed_by_seed():
+    import argparse
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import advise as replay
+    finally:
+        sys.path.remove(str(BENCH))
+    args = argparse.Namespace(rows=300, test_rows=100, seeds=2, epochs="1")
+    rows = replay.new_rows("mild 20%, relabel 1x", args)
+    assert [r["trainer"] for r in rows] == ["shipped", "whole schedule", "and the table's batch"]
+    for r in rows:
+        assert r["gain"] == pytest.approx(r["with 15% new rows"] - r["now"], abs=2e-4)
+        assert 0 <= r["seeds gaining"] <= 2 and r["se"] >= 0
+    assert replay.verdict("indeterminate", "relabel") == "undecided"
+    assert (
+        replay.verdict("mix", "relabel") == "right"
+        and replay.verdict("collect", "relabel") == "wrong"
+    )
+
+
 def test_by_benchmark_lays_out_plates_and_counts_flags():
     sys.path.insert(0, str(BENCH))
     try:

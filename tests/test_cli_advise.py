@@ -59,6 +59,13 @@ def test_json_follows_the_contract_and_the_files_are_written(made, tmp_path):
         low, high = p[f"{name}_interval"]
         assert 0 <= low <= high <= 1.0001
     assert set(doc["curve"]) >= {"form", "params", "holdout_abs_error"}
+    # The sweep's one relabel cell prices a found flip, or a note says why it cannot.
+    assert doc["curve"]["n_cells"] == 6  # the grid's cells fit the surface, not the relabel cell
+    worth = doc["relabel_worth"]
+    if worth is None:
+        assert any("relabel cells gained where the surface" in n for n in doc["notes"])
+    else:
+        assert worth["cells"] == 1 and 0 <= worth["value"] <= 2 and worth["flips_restored"] > 0
     assert doc == json.loads((tmp_path / "advice" / "advice.json").read_text())
     relabel = pd.read_csv(tmp_path / "advice" / "relabel.csv")
     assert len(relabel) == doc["relabel_rows"]

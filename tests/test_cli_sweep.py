@@ -37,15 +37,21 @@ def swept(tmp_path_factory, table):
 def test_writes_one_row_per_cell_a_json_record_and_a_report(swept):
     out, result = swept
     cells = pd.read_csv(out / "sweep.csv")
-    assert len(cells) == 4 and set(cells["status"]) == {"ok"}
+    assert len(cells) == 5 and set(cells["status"]) == {"ok"}
     assert cells["total_noise"].notna().all()
+    relabel = cells[cells["relabel"]]  # one relabel cell: the largest size, +0.2
+    assert relabel["cell"].tolist() == ["size1-noise0.2-rep0-relabel"]
+    assert relabel[["n_relabeled", "relabel_net", "accuracy_before"]].notna().all(axis=None)
+    assert cells.loc[~cells["relabel"], "n_relabeled"].isna().all()
     doc = json.loads((out / "sweep.json").read_text())
-    assert doc["cells"] == {"total": 4, "ok": 4, "failed": 0}
+    assert doc["cells"] == {"total": 5, "ok": 5, "failed": 0}
     assert doc["config"]["sizes"] == [0.5, 1.0] and doc["data"]["n_rows"] == 800
     assert len(doc["fingerprint"]) == 16 and "torch" in doc["versions"]
     page = (out / "report.html").read_text()
     assert page.count("<img") == 2 and "Accuracy by training size" in page
     assert "Test accuracy" in result.output and "report.html" in result.output
+    assert "re-measuring the top of the worklist (relabel cells: 1" in result.output
+    assert "re-measuring the top of the worklist" in page
 
 
 def test_a_rerun_resumes_and_trains_nothing(swept, table):
@@ -71,7 +77,7 @@ def test_force_starts_afresh(table, tmp_path):
     assert sweep(table, "--out", out, *QUICK).exit_code == 0
     result = sweep(table, "--out", out, *QUICK, "--seed", "1", "--force")
     assert result.exit_code == 0, result.output
-    assert "(4 to train)" in result.output
+    assert "(5 to train)" in result.output
     assert json.loads((out / "sweep.json").read_text())["config"]["seed"] == 1
 
 

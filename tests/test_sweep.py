@@ -9,6 +9,7 @@ from helpers import lstm_params, make_data
 
 from labtriage import sweep as sw
 from labtriage.exceptions import LabelError
+from labtriage.sweep_relabel import restore_top_flips
 from labtriage.sweep_report import sweep_frame
 
 
@@ -25,7 +26,19 @@ def test_grid_is_every_size_noise_and_repeat_sorted():
     assert [(c.size, c.extra_noise, c.repeat) for c in cells[:3]] == [
         (0.5, 0.0, 0), (0.5, 0.0, 1), (0.5, 0.2, 0),
     ]  # fmt: skip
-    assert len(cells) == 2 * 2 * 2 and len({c.name for c in cells}) == 8
+    assert len(cells) == 2 * 2 * 2 + 2 and len({c.name for c in cells}) == 10
+    assert [c.name for c in cells[-2:]] == [
+        "size1-noise0.2-rep0-relabel", "size1-noise0.2-rep1-relabel",
+    ]  # fmt: skip
+    assert len(sw.make_grid([1, 0.5], [0.2, 0], repeats=2, relabel=False)) == 8
+
+
+def test_relabel_cells_sit_at_the_largest_size_and_the_injected_level_nearest_a_fifth():
+    relabel = [c for c in sw.make_grid([0.25, 0.5], [0, 0.1, 0.3, 0.4]) if c.relabel]
+    assert {(c.size, c.extra_noise) for c in relabel} == {(0.5, 0.1)}  # a tie goes to the lower
+    assert not any(c.relabel for c in sw.make_grid([1], [0]))  # nothing injected, nothing to find
+    twin = sw.Cell(0.5, 0.1, 0)
+    assert sw.cell_seed(0, twin) == sw.cell_seed(0, sw.Cell(0.5, 0.1, 0, relabel=True))
 
 
 @pytest.mark.parametrize(
@@ -45,7 +58,7 @@ def test_grid_refuses_values_outside_their_range(sizes, noise, k, fragment):
 
 
 def test_chance_level_depends_on_the_number_of_classes():
-    assert len(sw.make_grid([1], [0.6], n_classes=3)) == 2  # chance is 2/3 for three classes
+    assert len(sw.make_grid([1], [0.6], n_classes=3, relabel=False)) == 2  # chance: 2/3 for 3
     with pytest.raises(ValueError, match="--repeats"):
         sw.make_grid([1], [0], repeats=0)
 
@@ -99,6 +112,44 @@ def test_injected_flips_found_at_the_top_of_a_ranking_that_sees_the_truth(separa
     shuffled = np.random.default_rng(0).permutation(flipped)
     assert sw.injected_in_top(labels, probs, shuffled) < 0.4
     assert sw.injected_in_top(labels, probs, np.zeros_like(flipped)) is None
+
+
+def test_restoring_the_top_flips_counts_the_true_labels_it_gives_back():
+    # Known truth: table labels carry 20 % flips, the cell injects 20 % more; the twin's
+    # probabilities are an honest view of the truth passed through the composed noise.
+    rng = np.random.default_rng(5)
+    n, eta, extra = 40_000, 0.2, 0.2
+    p1 = rng.beta(0.4, 0.4, n)
+    truth = (rng.random(n) < p1).astype(int)
+    table = np.where(rng.random(n) < eta, 1 - truth, truth)
+    flipped = rng.random(n) < extra
+    cell = np.where(flipped, 1 - table, table)
+    total = eta + extra - 2 * eta * extra
+    q1 = (1 - total) * p1 + total * (1 - p1)
+    probs = np.column_stack([1 - q1, q1])
+    fixed, counts = restore_top_flips(
+        table, cell, probs, flipped, noise_rate=total, table_noise=eta
+    )
+    restored = fixed != cell
+    assert restored.sum() == counts["n_relabeled"] and (fixed[restored] == table[restored]).all()
+    assert (fixed[~restored] == cell[~restored]).all() and flipped[restored].all()
+    gained = int(
+        (fixed[restored] == truth[restored]).sum() - (cell[restored] == truth[restored]).sum()
+    )
+    assert counts["relabel_net"] == pytest.approx(gained, rel=0.02)
+    assert gained < counts["n_relabeled"] * 0.97  # some table labels set back were wrong
+
+
+def test_a_relabel_cell_trains_its_twin_then_the_restored_labels(data):
+    cell = sw.Cell(1.0, 0.2, 0, relabel=True)
+    record = sw.run_cell(data, cell, lstm_params=lstm_params(), seed=0)
+    twin = sw.run_cell(data, sw.Cell(1.0, 0.2, 0), lstm_params=lstm_params(), seed=0)
+    assert record["cell"] == "size1-noise0.2-rep0-relabel" and record["relabel"] is True
+    assert 0 < record["n_relabeled"] <= record["n_injected"] == twin["n_injected"]
+    assert record["accuracy_before"] == pytest.approx(twin["accuracy"], abs=0.02)
+    assert abs(record["relabel_net"]) <= record["n_relabeled"]
+    assert record["rows_digest"] == twin["rows_digest"]  # the twin's rows and injected labels
+    assert twin["n_relabeled"] is None and twin["relabel"] is False
 
 
 def test_total_noise_composes_the_tables_noise_with_the_injected():

@@ -139,7 +139,8 @@ def test_without_an_address_a_ray_instance_is_started_for_the_run(cluster, data,
         data, sw.make_grid([1], [0.1], repeats=1), sr.CellStore(tmp_path),
         lstm_params=lstm_params(), seed=0, backend="ray", ray_options={"address": None},
     )  # fmt: skip
-    assert [r["status"] for r in records] == ["ok"]
+    assert [r["status"] for r in records] == ["ok", "ok"]  # the cell and its relabel cell
+    assert records[1]["relabel"] and records[1]["accuracy_before"] is not None
 
 
 def test_a_cluster_that_does_not_answer_is_said_within_seconds(tmp_path):

@@ -101,7 +101,7 @@ def _fit_free_logits(loss: str, labels: np.ndarray, transition=None, steps: int 
 
 
 def test_forward_correction_recovers_the_true_class():
-    from labtriage.train import symmetric_transition
+    from labtriage.chances import symmetric_transition
 
     labels = np.array([0] * 70 + [1] * 30)  # one true class 0, 30 % of its labels flipped
     plain = _fit_free_logits("ce", labels)

@@ -70,7 +70,8 @@ def read_sweep_for(directory: Path, data) -> tuple[pd.DataFrame, dict]:
             f"the sweep in {directory} was made from another table or other label options: "
             "sweep this table, or leave out --from-sweep"
         )
-    return frame, doc
+    relabel = frame["relabel"].eq(True) if "relabel" in frame else False  # older sweeps
+    return frame.assign(relabel=relabel), doc
 
 
 def decision_sentence(advice) -> str:
@@ -137,10 +138,11 @@ def surface_figure(advice, frame: pd.DataFrame) -> str:
     import matplotlib.pyplot as plt
 
     from labtriage.advise import compose_noise
+    from labtriage.sweep_report import grid_cells, relabel_cells
     from labtriage.tradeoff import CurveFit
 
     q = advice.curve["params"]
-    ok = frame[frame["status"] == "ok"]
+    ok = grid_cells(frame)
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
     sizes = np.geomspace(ok["n_train"].min(), ok["n_train"].max() * 2, 50)
     k = advice.curve.get("n_classes", 2)
@@ -150,6 +152,12 @@ def surface_figure(advice, frame: pd.DataFrame) -> str:
         eta = float(compose_noise(advice.noise_rate, extra, k))
         ax.scatter(part["n_train"], part["accuracy"], color=f"C{i}", s=14)
         ax.plot(sizes, fit.predict(sizes, eta), color=f"C{i}", label=f"+{extra:g} noise")
+    for i, (_, cell) in enumerate(relabel_cells(frame).iterrows()):
+        before, after = float(cell["accuracy_before"]), float(cell["accuracy"])
+        ax.annotate("", (cell["n_train"], after), (cell["n_train"], before),
+                    arrowprops={"arrowstyle": "->", "color": "k"})  # fmt: skip
+        if i == 0:
+            ax.plot([], [], color="k", label="relabel cell: before -> after")
     ax.set_xscale("log")
     ax.set_xlabel("training rows")
     ax.set_ylabel("test accuracy (given labels)")

@@ -3,11 +3,18 @@
 The model (DESIGN.md, "The advice"): accuracy follows the effective-size surface
 fitted to the sweep's cells (``tradeoff.fit_effective_size``). Re-measuring the top R
 rows of the worklist fixes ``W(R) - R * eta_r`` labels net, where ``W(R)`` is the sum
-of those rows' chances of being wrong (:func:`wrong_label_chances`) and ``eta_r`` the
+of those rows' chances of being wrong (``chances.wrong_label_chances``) and ``eta_r`` the
 error rate of a re-measurement; new rows arrive with the table's noise. For every
 split of the budget between the two, the surface predicts the accuracy; the best
 split is the plan. Intervals come from refitting the surface to resampled cells with
 the noise rate drawn from its uncertainty.
+
+The surface prices a fixed label as one random flip fewer, but the flips at the top
+of a worklist are the ones the model has already learned through, so they are worth
+less. The sweep's relabel cells measure by how much on this table
+(:func:`relabel_worth`: the accuracy they gained over what the surface predicts for
+the true labels they restored); the flips re-measuring finds count at that worth,
+the errors it makes at full price.
 
 Accuracies are against true labels: the sweep measures them against the test
 slice's given labels, whose noise eta_t shrinks every difference by
@@ -71,6 +78,7 @@ class Advice:
     expected_fixed: float = 0.0  # labels the planned re-measurements fix, net
     noise_method: str = ""  # how noise_rate was estimated
     noise_rate_joint: float | None = None  # the confident joint's figure, for comparison
+    relabel_worth: dict | None = None  # a found flip fixed, in random flips (None: unmeasured)
 
     def to_dict(self) -> dict:
         return {
@@ -91,72 +99,10 @@ class Advice:
             "noise_interval": list(self.noise_interval),
             "noise_method": self.noise_method,
             "noise_rate_confident_joint": self.noise_rate_joint,
+            "relabel_worth": self.relabel_worth,
             "curve": self.curve,
             "notes": self.notes,
         }
-
-
-def wrong_label_chances(
-    labels: np.ndarray,
-    pred_probs: np.ndarray,
-    noise_rate: float,
-    *,
-    transition: np.ndarray | None = None,
-) -> np.ndarray:
-    """Each row's chance that its given label is wrong, from out-of-sample probabilities.
-
-    The probabilities are fitted to the given labels, so they estimate
-    ``q = p_t @ T``: the true-class probabilities ``p_t`` passed through the noise,
-    ``T[t, g] = P(given g | true t)``. Inverting ``T`` gives ``p_t``; Bayes' rule then
-    gives ``P(wrong) = 1 - p_t[y] T[y, y] / q[y]`` for the given label y.
-
-    Parameters
-    ----------
-    labels : np.ndarray of shape (N,)
-    pred_probs : np.ndarray of shape (N, K)
-    noise_rate : float
-        Symmetric noise (``T`` = 1 - eta on the diagonal, eta / (K - 1) off it),
-        used where ``transition`` is not given.
-    transition : np.ndarray of shape (K, K), optional
-        Class-dependent noise: rows are true classes, columns given ones, rows sum to 1
-        (from the audit's flip rates, :func:`transition_from_flip_rates`).
-
-    Returns
-    -------
-    np.ndarray of shape (N,), in [0, 1]
-    """
-    k = pred_probs.shape[1]
-    if transition is None:
-        eta = float(np.clip(noise_rate, 0.0, (k - 1) / k - 1e-6))
-        transition = np.full((k, k), eta / (k - 1)) + np.eye(k) * (1 - eta - eta / (k - 1))
-    p_true = np.clip(pred_probs @ np.linalg.inv(transition), 0.0, None)
-    p_true /= np.clip(p_true.sum(axis=1, keepdims=True), 1e-12, None)
-    q = np.clip(p_true @ transition, 1e-12, None)
-    rows = np.arange(len(labels))
-    right = p_true[rows, labels] * transition[labels, labels] / q[rows, labels]
-    return np.clip(1.0 - right, 0.0, 1.0)
-
-
-def transition_from_flip_rates(flip_rates: dict[str, float], classes) -> np.ndarray | None:
-    """``T[a, b] = P(given b | true a)`` from flip rates keyed ``"a->b"``; None if unusable.
-
-    Unusable: a rate is missing, or the matrix is too close to singular to invert
-    (the labels then say too little about the truth for any per-row chance).
-    """
-    names = [str(c) for c in classes]
-    k = len(names)
-    t = np.zeros((k, k))
-    for a, name_a in enumerate(names):
-        for b, name_b in enumerate(names):
-            if a != b:
-                rate = flip_rates.get(f"{name_a}->{name_b}")
-                if rate is None:
-                    return None
-                t[a, b] = rate
-        t[a, a] = 1.0 - t[a].sum()
-    if (np.diag(t) <= 0.5 / k).any() or abs(np.linalg.det(t)) < 1e-3:
-        return None
-    return t
 
 
 def compose_noise(eta, extra, n_classes: int = 2):
@@ -189,7 +135,9 @@ def plan_budget(
     Parameters
     ----------
     cells : pd.DataFrame
-        Finished sweep cells with ``n_train``, ``total_noise`` and ``accuracy``.
+        Finished sweep cells with ``n_train``, ``total_noise`` and ``accuracy``; relabel
+        cells (``relabel`` true, with ``relabel_net`` and ``accuracy_before``) price the
+        fixed labels, the others fit the surface.
     n_rows : int
         Rows of the table now (N).
     noise_rate, noise_sd : float
@@ -203,13 +151,18 @@ def plan_budget(
     """
     if not 0 <= relabel_noise < 0.5:
         raise ValueError(f"--relabel-noise must lie in [0, 0.5), got {relabel_noise:g}")
+    relabeled = cells["relabel"].eq(True) if "relabel" in cells else np.zeros(len(cells), bool)
+    cells, fixes = cells[~relabeled], cells[relabeled]
     n, eta, acc = (cells[c].to_numpy(float) for c in ("n_train", "total_noise", "accuracy"))
     fit = fit_effective_size(n, eta, acc, n_classes=n_classes)
+    worth = relabel_worth(fit, fixes, noise_rate, n_classes)
+    price = 1.0 if worth is None else worth  # unmeasured: a found flip as a random one
+    k = n_classes
     grid = _split_grid(n_rows, costs)
     point = _predict_split(fit, grid, n_rows, noise_rate, wrong_chances, relabel_noise,
-                           noise_rate, n_classes)  # fmt: skip
+                           noise_rate, n_classes, price)  # fmt: skip
     best = int(np.argmax(point["accuracy"]))
-    draws = _draw(cells, grid, best, n_rows, noise_rate, noise_sd, wrong_chances,
+    draws = _draw(cells, fixes, grid, best, n_rows, noise_rate, noise_sd, wrong_chances,
                   relabel_noise, n_classes, seed)  # fmt: skip
     now = float(true_accuracy(fit.predict(n_rows, noise_rate), noise_rate, n_classes))
     predicted = _summarise(point, best, draws, now)
@@ -220,7 +173,8 @@ def plan_budget(
     holdout = holdout_errors(
         fit_effective_size, n, eta, acc, groups.to_numpy(), n_classes=n_classes
     )
-    notes = _extrapolation_notes(n, n_rows, grid, best)
+    notes = _extrapolation_notes(n, n_rows, grid, best) + _worth_notes(fixes, worth)
+    notes += _reach_notes(fit, n, eta, n_rows, float(point["eta"][-1]), n_classes)
     index = {"relabel": -1, "collect": 0}.get(choice, best)  # the split the plan follows
     half = 1.645 * noise_sd  # a 90 % normal interval
     return Advice(
@@ -230,7 +184,7 @@ def plan_budget(
         new_rows=int(grid["new"][index]) if choice != "relabel" else 0,
         predicted=predicted,
         p_relabel_better=round(p_relabel, 3),
-        new_rows_per_fixed_label=round(exchange_rate(fit, n_rows, noise_rate, n_classes), 2),
+        new_rows_per_fixed_label=round(price * exchange_rate(fit, n_rows, noise_rate, k), 2),
         noise_rate=round(noise_rate, 4),
         noise_interval=(round(max(0.0, noise_rate - half), 4), round(noise_rate + half, 4)),
         relabel_noise=round(relabel_noise, 4),
@@ -252,7 +206,37 @@ def plan_budget(
         },
         notes=notes,
         expected_fixed=float(point["fixed"][index]),
+        relabel_worth=_worth_record(worth, draws["worth"], fixes),
     )
+
+
+def _worth_record(worth: float | None, draws: np.ndarray, fixes) -> dict | None:
+    if worth is None:
+        return None
+    return {
+        "value": round(worth, 3),
+        "interval": _interval(draws[np.isfinite(draws)], worth),
+        "cells": len(fixes),
+        "flips_restored": int(fixes["n_relabeled"].astype(float).sum()),
+    }
+
+
+def relabel_worth(fit: CurveFit, fixes, noise_rate: float, n_classes: int = 2) -> float | None:
+    """What a flip found at the top of the worklist and fixed is worth, in random flips.
+
+    The relabel cells' accuracy gain over the gain the surface predicts for the true
+    labels they restored (``relabel_net``), pooled over the cells and clipped to
+    [0, 2]. None without relabel cells, or where the surface predicts no gain.
+    """
+    if len(fixes) == 0:
+        return None
+    n = fixes["n_train"].to_numpy(float)
+    before = compose_noise(noise_rate, fixes["extra_noise"].to_numpy(float), n_classes)
+    after = before - fixes["relabel_net"].to_numpy(float) / n
+    predicted = float(np.sum(fit.predict(n, after) - fit.predict(n, before)))
+    realized = float(np.sum(fixes["accuracy"].to_numpy(float)
+                            - fixes["accuracy_before"].to_numpy(float)))  # fmt: skip
+    return float(np.clip(realized / predicted, 0.0, 2.0)) if predicted > 1e-4 else None
 
 
 def exchange_rate(fit: CurveFit, n_rows: int, noise_rate: float, n_classes: int = 2) -> float:
@@ -271,21 +255,27 @@ def _split_grid(n_rows: int, costs: Costs, points: int = 101) -> dict[str, np.nd
     return {"relabel": relabel, "new": new}
 
 
-def _predict_split(fit, grid, n_rows, eta, chances, eta_r, test_noise, k) -> dict:
-    """Predicted true-label accuracy of every split (and the labels it fixes)."""
-    cumulative = np.concatenate([[0.0], np.cumsum(chances)])
-    fixed = cumulative[grid["relabel"]] - grid["relabel"] * eta_r
-    wrong_after = np.clip(eta * n_rows - fixed, 0.0, None)
+def _predict_split(fit, grid, n_rows, eta, chances, eta_r, test_noise, k, worth) -> dict:
+    """Predicted true-label accuracy of every split (and the labels it fixes, net).
+
+    Of R rows re-measured, the W(R) found wrong count at ``worth`` (fixed unless the
+    re-measurement errs too); the right ones it gets wrong count in full.
+    """
+    r = grid["relabel"]
+    found = np.concatenate([[0.0], np.cumsum(chances)])[r]
+    fixed = found - r * eta_r
+    priced = worth * found * (1 - eta_r) - (r - found) * eta_r
+    wrong_after = np.clip(eta * n_rows - priced, 0.0, None)
     total = n_rows + grid["new"]
     eta_after = (wrong_after + eta * grid["new"]) / total
     observed = fit.predict(total, eta_after)
-    return {"accuracy": true_accuracy(observed, test_noise, k), "fixed": fixed}
+    return {"accuracy": true_accuracy(observed, test_noise, k), "fixed": fixed, "eta": eta_after}
 
 
-def _draw(cells, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed) -> dict:
+def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed) -> dict:
     """Bootstrap: cells resampled, the noise rate drawn; accuracy of now and each option."""
     rng = np.random.default_rng(seed)
-    out = {key: [] for key in ("now", "relabel", "collect", "mix")}
+    out = {key: [] for key in ("now", "relabel", "collect", "mix", "worth")}
     picks = {"now": None, "relabel": -1, "collect": 0, "mix": best}
     for _ in range(N_DRAWS):
         sample = cells.iloc[rng.integers(0, len(cells), len(cells))]
@@ -295,7 +285,11 @@ def _draw(cells, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed) -> di
             sample["n_train"].to_numpy(float), axis, sample["accuracy"].to_numpy(float),
             n_classes=k,
         )  # fmt: skip
-        pred = _predict_split(fit, grid, n_rows, e, chances, eta_r, e, k)["accuracy"]
+        picked = fixes.iloc[rng.integers(0, len(fixes), len(fixes))] if len(fixes) else fixes
+        worth = relabel_worth(fit, picked, e, k)
+        out["worth"].append(np.nan if worth is None else worth)
+        worth = 1.0 if worth is None else worth
+        pred = _predict_split(fit, grid, n_rows, e, chances, eta_r, e, k, worth)["accuracy"]
         now = true_accuracy(fit.predict(n_rows, e), e, k)
         for key, index in picks.items():
             out[key].append(float(now) if index is None else float(pred[index]))
@@ -312,7 +306,9 @@ def _summarise(point: dict, best: int, draws: dict, now: float) -> dict:
     return out
 
 
-def _interval(values: np.ndarray) -> list[float]:
+def _interval(values: np.ndarray, fallback: float | None = None) -> list[float]:
+    if len(values) == 0:
+        return [round(float(fallback), 4)] * 2
     tail = (1 - LEVEL) / 2 * 100
     return [round(float(v), 4) for v in np.percentile(values, [tail, 100 - tail])]
 
@@ -335,6 +331,40 @@ def _choose(grid, best, predicted, p_relabel, p_mix) -> tuple[str, str]:
         f"(relabel {predicted['relabel_interval']}, collect {predicted['collect_interval']}) "
         "cannot tell them apart"
     )
+
+
+def _worth_notes(fixes, worth) -> list[str]:
+    if len(fixes) == 0:
+        return [
+            "the sweep has no relabel cells (a sweep made before them, or --no-relabel-cells): "
+            "a label fixed from the worklist is priced as one random flip fewer, which "
+            "overprices re-measuring where the model has learned through its flips; rerun "
+            "the sweep into the same folder to add them"
+        ]
+    if worth is None:
+        return [
+            "the relabel cells gained where the surface predicts no gain: a fixed label is "
+            "priced as one random flip fewer"
+        ]
+    return []
+
+
+def _reach_notes(fit, n, eta, n_rows, eta_relabeled, k) -> list[str]:
+    """Say so where re-measuring takes the clean-label equivalent size past the sweep's."""
+    gamma = fit.params["gamma"]
+
+    def n_eff(n, eta):
+        return np.asarray(n) * np.clip(1 - np.asarray(eta) * k / (k - 1), 1e-6, 1) ** gamma
+
+    largest, reach = float(n_eff(n, eta).max()), float(n_eff(n_rows, eta_relabeled))
+    if reach > EXTRAPOLATION * largest:
+        return [
+            f"re-measuring the whole budget takes the table to a clean-label equivalent of "
+            f"{reach:,.0f} rows, {reach / largest:.1f}x the largest the sweep measured "
+            f"({largest:,.0f}): the prediction for relabeling is an extrapolation along the "
+            "learning curve"
+        ]
+    return []
 
 
 def _extrapolation_notes(n, n_rows, grid, best) -> list[str]:

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from labtriage.chances import symmetric_transition
 from labtriage.encode import AMINO_ACIDS, PAD
 from labtriage.modelfile import (
     load_weights,
@@ -35,7 +36,6 @@ from labtriage.train import (
     noise_scaled_batch_size,
     predict_logits,
     resolve_device,
-    symmetric_transition,
     train_model,
 )
 

@@ -9,6 +9,14 @@ subsets of one repeat are nested across fractions. Extra flips
 what ``labtriage train`` ships (``fit.fit_labels``) and is scored against the test
 slice's given labels.
 
+A *relabel cell* measures what re-measuring the top of a worklist is worth on this
+table. It trains its twin (the same size, injected noise and repeat), ranks the
+twin's training rows as the audit ranks them, sets back the injected flips among as
+many top rows as were injected (a re-measurement that finds them), and trains again.
+The record holds both accuracies and how many true labels the restored rows gave
+back, net (``relabel_net``): a restored row is right only where the table's own
+label was, which the twin's probabilities say with ``chances.true_class_probs``.
+
 Everything a cell draws is seeded by the sweep's seed and the cell's own values, not
 its position in the grid, so a grid grown later (another size, another repeat) reuses
 the cells already measured, and the same seed gives the same rows on any backend.
@@ -35,33 +43,41 @@ from labtriage.calibrate import top_rank_noise_rate
 from labtriage.crossval import FoldCancelled, assign_folds
 from labtriage.exceptions import LabelError
 from labtriage.noise import inject_label_noise
+from labtriage.sweep_relabel import injected_in_top, restore_top_flips
 
 SIZES = (0.125, 0.25, 0.5, 1.0)
 EXTRA_NOISE = (0.0, 0.1, 0.2, 0.3)
 REPEATS = 2
 TEST_FOLDS = 5  # the test slice is one fold of five: a fifth of the distinct sequences
 N_FOLDS = 5  # the baseline folds behind each cell's noise estimate
+RELABEL_NOISE = 0.2  # relabel cells sit at the injected level nearest this, at the largest size
 
 # One record per cell: sweep.csv's columns, in this order.
 COLUMNS = (
-    "cell", "size", "extra_noise", "repeat", "status", "n_train", "n_test", "n_injected",
-    "accuracy", "log_loss", "auroc", "baseline_accuracy", "noise_estimate",
-    "noise_estimate_joint", "injected_top_baseline", "injected_top_model", "batch_size",
-    "epochs_run", "best_epoch", "device", "seconds", "rows_digest", "error",
+    "cell", "size", "extra_noise", "repeat", "relabel", "status", "n_train", "n_test",
+    "n_injected", "accuracy", "log_loss", "auroc", "baseline_accuracy", "noise_estimate",
+    "noise_estimate_joint", "injected_top_baseline", "injected_top_model", "n_relabeled",
+    "relabel_net", "accuracy_before", "batch_size", "epochs_run", "best_epoch", "device",
+    "seconds", "rows_digest", "error",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One grid point: train on ``size`` of the pool with ``extra_noise`` more flips."""
+    """One grid point: train on ``size`` of the pool with ``extra_noise`` more flips.
+
+    ``relabel``: a relabel cell (module docstring), trained twice.
+    """
 
     size: float
     extra_noise: float
     repeat: int
+    relabel: bool = False
 
     @property
     def name(self) -> str:
-        return f"size{self.size:g}-noise{self.extra_noise:g}-rep{self.repeat}"
+        name = f"size{self.size:g}-noise{self.extra_noise:g}-rep{self.repeat}"
+        return f"{name}-relabel" if self.relabel else name
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,8 +124,13 @@ def make_grid(
     *,
     repeats: int = REPEATS,
     n_classes: int = 2,
+    relabel: bool = True,
 ) -> list[Cell]:
-    """Every (size, extra noise, repeat) cell, validated; ValueError names the bad option."""
+    """Every (size, extra noise, repeat) cell, validated; ValueError names the bad option.
+
+    With ``relabel`` (and some injected noise), one relabel cell per repeat follows, at
+    the largest size and the injected level nearest :data:`RELABEL_NOISE`.
+    """
     sizes, extra_noise = sorted(set(map(float, sizes))), sorted(set(map(float, extra_noise)))
     if not sizes or any(not 0 < s <= 1 for s in sizes):
         raise ValueError(f"--sizes must be fractions in (0, 1], got {_listed(sizes)}")
@@ -121,7 +142,12 @@ def make_grid(
         )
     if repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {repeats}")
-    return [Cell(s, d, r) for s in sizes for d in extra_noise for r in range(repeats)]
+    cells = [Cell(s, d, r) for s in sizes for d in extra_noise for r in range(repeats)]
+    injected = [d for d in extra_noise if d > 0]
+    if relabel and injected:
+        d = min(injected, key=lambda d: (round(abs(d - RELABEL_NOISE), 9), d))
+        cells += [Cell(sizes[-1], d, r, relabel=True) for r in range(repeats)]
+    return cells
 
 
 def split_test(labels: np.ndarray, groups: np.ndarray, *, seed: int = 0) -> np.ndarray:
@@ -198,33 +224,53 @@ def run_cell(
 ) -> dict:
     """Train the shipped model on one cell and score it on the test slice.
 
-    Returns the cell's record (:data:`COLUMNS`) with ``test_pred_probs`` (n_test, K).
+    Returns the cell's record (:data:`COLUMNS`) with ``test_pred_probs`` (n_test, K);
+    a relabel cell's record describes the model trained after the restore.
     """
     from labtriage.fit import fit_labels
     from labtriage.model import LSTMClassifier
 
+    def fit(labels):
+        lstm = LSTMClassifier(
+            **{**lstm_params, "device": device, "random_state": cell_seed(seed, cell)}
+        )
+        return fit_labels(
+            data.codes[rows], labels, data.groups[rows], np.arange(data.n_classes),
+            lstm=lstm, seed=cell_seed(seed, cell), n_folds=N_FOLDS, progress=_Watch(stop),
+        )  # fmt: skip
+
     t0 = time.perf_counter()
     rows, labels, flipped = training_rows(data, cell, seed=seed)
-    lstm = LSTMClassifier(
-        **{**lstm_params, "device": device, "random_state": cell_seed(seed, cell)}
-    )
-    fit = fit_labels(
-        data.codes[rows], labels, data.groups[rows], np.arange(data.n_classes),
-        lstm=lstm, seed=cell_seed(seed, cell), n_folds=N_FOLDS, progress=_Watch(stop),
-    )  # fmt: skip
-    test_probs = _full(fit.model, data.codes[data.test], data.n_classes)
-    own_probs = _full(fit.model, data.codes[rows], data.n_classes)
-    r = fit.model.train_result_
+    first = fit(labels)
+    own_probs = _full(first.model, data.codes[rows], data.n_classes)
+    noise_estimate = top_rank_noise_rate(labels, first.baseline_pred_probs)
+    extra = {"n_relabeled": None, "relabel_net": None, "accuracy_before": None}
+    final = first
+    if cell.relabel:
+        before = _full(first.model, data.codes[data.test], data.n_classes)
+        k = data.n_classes  # the table's own noise from the cell's: undo the composition
+        table_noise = (noise_estimate - cell.extra_noise) / (1 - cell.extra_noise * k / (k - 1))
+        fixed, extra = restore_top_flips(
+            data.labels[rows], labels, own_probs, flipped, noise_rate=noise_estimate,
+            table_noise=float(np.clip(table_noise, 0.0, 0.49)),
+        )  # fmt: skip
+        extra["accuracy_before"] = _round(score_test(data.labels[data.test], before)["accuracy"])
+        final = fit(fixed)
+    test_probs = _full(final.model, data.codes[data.test], data.n_classes)
+    r = final.model.train_result_
     return {
         "cell": cell.name, "size": cell.size, "extra_noise": cell.extra_noise,
-        "repeat": cell.repeat, "status": "ok", "n_train": len(rows),
+        "repeat": cell.repeat, "relabel": cell.relabel, "status": "ok", "n_train": len(rows),
         "n_test": int(data.test.sum()), "n_injected": int(flipped.sum()),
         **{k: _round(v) for k, v in score_test(data.labels[data.test], test_probs).items()},
         "baseline_accuracy": _round(_baseline_accuracy(data, rows, labels, seed)),
-        "noise_estimate": _round(top_rank_noise_rate(labels, fit.baseline_pred_probs)),
-        "noise_estimate_joint": _round(fit.noise_rate),
-        "injected_top_baseline": _round(injected_in_top(labels, fit.baseline_pred_probs, flipped)),
+        "noise_estimate": _round(noise_estimate),
+        "noise_estimate_joint": _round(first.noise_rate),
+        "injected_top_baseline": _round(
+            injected_in_top(labels, first.baseline_pred_probs, flipped)
+        ),
         "injected_top_model": _round(injected_in_top(labels, own_probs, flipped)),
+        **extra,
         "batch_size": r.batch_size, "epochs_run": r.epochs_run, "best_epoch": r.best_epoch,
         "device": r.device, "seconds": round(time.perf_counter() - t0, 2),
         "rows_digest": rows_digest(rows, labels), "error": "",
@@ -238,7 +284,8 @@ def failed_record(cell: Cell, error: BaseException | str) -> dict:
     return {
         **{c: None for c in COLUMNS},
         "cell": cell.name, "size": cell.size, "extra_noise": cell.extra_noise,
-        "repeat": cell.repeat, "status": "failed", "error": text.strip().splitlines()[-1],
+        "repeat": cell.repeat, "relabel": cell.relabel, "status": "failed",
+        "error": text.strip().splitlines()[-1],
     }  # fmt: skip
 
 
@@ -256,23 +303,6 @@ def score_test(labels: np.ndarray, pred_probs: np.ndarray) -> dict[str, float]:
         labels, p, multi_class="ovr"
     )  # fmt: skip
     return {**out, "auroc": float(auroc)}
-
-
-def injected_in_top(
-    labels: np.ndarray, pred_probs: np.ndarray, flipped: np.ndarray
-) -> float | None:
-    """Share of the injected flips among the R most suspect rows, R = number injected.
-
-    Rows are ranked as the audit ranks them (cleanlab's self-confidence label quality).
-    None where nothing was injected.
-    """
-    from labtriage.audit import label_quality
-
-    r = int(flipped.sum())
-    if r == 0:
-        return None
-    top = np.argsort(label_quality(labels, pred_probs), kind="stable")[:r]
-    return float(flipped[top].mean())
 
 
 def rows_digest(rows: np.ndarray, labels: np.ndarray) -> str:

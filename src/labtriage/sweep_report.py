@@ -34,6 +34,7 @@ def sweep_frame(records: list[dict], *, n_classes: int) -> pd.DataFrame:
     eta + delta - eta * delta * K / (K - 1).
     """
     frame = pd.DataFrame(records).reindex(columns=list(COLUMNS))
+    frame["relabel"] = frame["relabel"].eq(True)  # cells stored before relabel cells: False
     eta = table_noise(frame)
     k = n_classes
     d = frame["extra_noise"].astype(float)
@@ -41,16 +42,44 @@ def sweep_frame(records: list[dict], *, n_classes: int) -> pd.DataFrame:
     return frame
 
 
+def grid_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """The finished cells of the grid (relabel cells left out)."""
+    return frame[(frame["status"] == "ok") & ~frame["relabel"].astype(bool)]
+
+
+def relabel_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """The finished relabel cells (``sweep`` module docstring)."""
+    return frame[(frame["status"] == "ok") & frame["relabel"].astype(bool)]
+
+
+def relabel_summary(frame: pd.DataFrame) -> str | None:
+    """One sentence on what the relabel cells measured, or None where there are none."""
+    cells = relabel_cells(frame).astype({c: float for c in RELABEL_MEASURES})
+    if cells.empty:
+        return None
+    m = cells[list(RELABEL_MEASURES)].mean()
+    return (
+        f"re-measuring the top of the worklist (relabel cells: {len(cells)} at "
+        f"{cells['n_train'].mean():,.0f} rows, +{cells['extra_noise'].iloc[0]:g} noise) set "
+        f"back {m['n_relabeled']:,.0f} of {m['n_injected']:,.0f} injected flips and moved "
+        f"accuracy from {m['accuracy_before']:.3f} to {m['accuracy']:.3f}"
+    )
+
+
+RELABEL_MEASURES = ("n_injected", "n_relabeled", "accuracy_before", "accuracy")
+
+
 def table_noise(frame: pd.DataFrame) -> float | None:
     """Mean noise estimate of the finished full-size cells with no injected flips."""
-    ok = frame[(frame["status"] == "ok") & (frame["size"] == frame["size"].max())]
+    ok = grid_cells(frame)
+    ok = ok[ok["size"] == ok["size"].max()]
     values = ok.loc[ok["extra_noise"] == 0, "noise_estimate"].dropna()
     return float(values.mean()) if len(values) else None
 
 
 def summary_grid(frame: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
     """Mean ``value`` over repeats: rows are sizes, columns injected noise."""
-    ok = frame[frame["status"] == "ok"].astype({value: float})
+    ok = grid_cells(frame).astype({value: float})
     return ok.pivot_table(index="size", columns="extra_noise", values=value, aggfunc="mean")
 
 
@@ -132,7 +161,7 @@ def accuracy_lines(frame: pd.DataFrame) -> str | None:
     """Test accuracy against the total noise, one line per training size (range over repeats)."""
     import matplotlib.pyplot as plt
 
-    ok = frame[frame["status"] == "ok"]
+    ok = grid_cells(frame)
     if ok.empty:
         return None
     x_name = "total_noise" if ok["total_noise"].notna().all() else "extra_noise"
@@ -152,7 +181,7 @@ def accuracy_lines(frame: pd.DataFrame) -> str | None:
 
 
 def _rows_by_size(frame: pd.DataFrame) -> dict[float, int]:
-    ok = frame[frame["status"] == "ok"]
+    ok = grid_cells(frame)
     return {s: int(part["n_train"].astype(float).mean()) for s, part in ok.groupby("size")}
 
 
@@ -176,6 +205,9 @@ def render_html(frame: pd.DataFrame, doc: dict) -> str:
         "accuracy is against the test slice's given (noisy) labels",
         "the table's own noise, estimated: " + ("unmeasured" if eta is None else f"{eta:.3f}"),
     ]
+    relabeled = relabel_summary(frame)
+    if relabeled:
+        lines.append(html.escape(relabeled))
     columns = [c for c in frame.columns if c not in ("rows_digest",)]
     table = frame[columns].to_html(
         index=False, na_rep="", border=0, classes="worklist", float_format=lambda v: f"{v:.4g}"

@@ -283,14 +283,6 @@ def make_loss(config: TrainConfig, device: torch.device) -> Callable:
     return forward
 
 
-def symmetric_transition(noise_rate: float, n_classes: int) -> np.ndarray:
-    """``T[i, j] = P(given j | true i)`` for a uniform flip rate: 1 - eta on the diagonal."""
-    eta = float(np.clip(noise_rate, 0.0, 0.99 * (n_classes - 1) / n_classes))
-    t = np.full((n_classes, n_classes), eta / (n_classes - 1))
-    np.fill_diagonal(t, 1.0 - eta)
-    return t
-
-
 @torch.no_grad()
 def predict_logits(
     module: nn.Module, codes: np.ndarray, *, device: torch.device, batch_size: int = 16384

@@ -164,12 +164,8 @@ def _plan(data, scores, frame, costs, relabel_noise, seed):
 
     import numpy as np
 
-    from labtriage.advise import (
-        compose_noise,
-        plan_budget,
-        transition_from_flip_rates,
-        wrong_label_chances,
-    )
+    from labtriage.advise import compose_noise, plan_budget
+    from labtriage.chances import transition_from_flip_rates, wrong_label_chances
 
     # The table's noise, read where the audit's blended models are sure (so a weak
     # model's errors are not counted), places "now" on the surface and sets the cells'
@@ -245,6 +241,15 @@ def render_advice(console: Console, advice, out: Path) -> None:
         f"{advice.relabel_noise:.3f} ({advice.relabel_noise_source})",
         soft_wrap=True,
     )
+    worth = advice.relabel_worth
+    if worth is not None:
+        low, high = worth["interval"]
+        console.print(
+            f"a flip found at the top of the worklist and fixed is worth {worth['value']:.2f} "
+            f"[{low:.2f}, {high:.2f}] of a random one here ({worth['cells']} relabel cells of "
+            "the sweep)",
+            soft_wrap=True,
+        )
     for note in advice.notes:
         console.print(f"note: {note}", soft_wrap=True)
     for name in ADVICE_FILES:

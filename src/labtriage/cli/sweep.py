@@ -50,6 +50,14 @@ def sweep(
         typer.Option(metavar="D,D,...", help="Extra label noise injected into training rows."),
     ] = "0,0.1,0.2,0.3",
     repeats: Annotated[int, typer.Option(help="Seeds per (size, noise) cell.")] = 2,
+    relabel_cells: Annotated[
+        bool,
+        typer.Option(
+            help="Per repeat, one more cell at the largest size: the injected flips found at "
+            "the top of its worklist set back, and the model trained again (what `advise` "
+            "prices re-measurement with; two trainings each)."
+        ),
+    ] = True,
     backend: Annotated[
         str, typer.Option(metavar="local|ray", help="local: this machine; ray: a Ray cluster.")
     ] = "local",
@@ -97,7 +105,8 @@ def sweep(
 
     Each cell (size fraction, extra noise, repeat) trains the model `labtriage train`
     ships on a subset of the table with extra flips, and scores it on a fixed test
-    slice. Writes sweep.csv, sweep.json and report.html to --out; a rerun resumes.
+    slice. Relabel cells measure what re-measuring the top of the worklist is worth.
+    Writes sweep.csv, sweep.json and report.html to --out; a rerun resumes.
     """
     with errors(debug, resumable=True):
         from labtriage import sweep as sw
@@ -130,7 +139,9 @@ def sweep(
         assay_data = read_data(assay, folds=sw.N_FOLDS, **data_options(locals()))
         say_columns(console, assay_data)
         data = sw.SweepData.from_assay(assay_data, seed=seed)
-        cells = sw.make_grid(size_list, noise_list, repeats=repeats, n_classes=data.n_classes)
+        cells = sw.make_grid(
+            size_list, noise_list, repeats=repeats, n_classes=data.n_classes, relabel=relabel_cells
+        )
         sw.check_grid(data, cells, seed=seed)
         params = {k: v for k, v in lstm.get_params().items() if k not in ("device", "random_state")}
         options = {"lstm": params, "seed": seed}
@@ -138,6 +149,7 @@ def sweep(
             "fingerprint": sw.fingerprint(data, options),
             "config": {
                 **options, "sizes": size_list, "extra_noise": noise_list, "repeats": repeats,
+                "relabel_cells": relabel_cells,
                 "backend": backend, "ray_address": ray_address, "device": device,
                 "test_share": 1 / sw.TEST_FOLDS, "baseline_folds": sw.N_FOLDS,
             },
@@ -171,14 +183,14 @@ def sweep(
 
 def render_sweep(console: Console, frame, doc: dict, out: Path) -> None:
     """Mean test accuracy by size and injected noise, the table's noise, the files."""
-    from labtriage.sweep_report import FILES, summary_grid
+    from labtriage.sweep_report import FILES, grid_cells, relabel_summary, summary_grid
 
     grid = summary_grid(frame)
     table = Table(title="Test accuracy (given labels), mean over repeats", title_justify="left")
     table.add_column("training rows")
     for d in grid.columns:
         table.add_column(f"+{d:g} noise", justify="right")
-    rows = frame[frame["status"] == "ok"].groupby("size")["n_train"].mean()
+    rows = grid_cells(frame).groupby("size")["n_train"].mean()
     for size, values in grid.iterrows():
         table.add_row(f"{rows[size]:,.0f} ({size:g})", *(f"{v:.3f}" for v in values))
     console.print(table)
@@ -187,6 +199,9 @@ def render_sweep(console: Console, frame, doc: dict, out: Path) -> None:
         console.print(
             f"the table's own noise, estimated: {eta:.3f} (linear baseline, read where it is sure)"
         )
+    relabeled = relabel_summary(frame)
+    if relabeled:
+        console.print(relabeled, soft_wrap=True)
     for name in FILES:
         console.print(f"{name:<12} {out / name}", soft_wrap=True)
 
