@@ -13,6 +13,7 @@ the option that realized more.
 
     python bench/advise.py               # 8 scenarios at 8,000 rows, 3 seeds (about 40 min)
     python bench/advise.py --quick       # one small scenario, 1 seed, 2 epochs
+    python bench/advise.py --reuse --seeds 5   # the kept audits and sweeps (resumed), more seeds
     python bench/advise.py --repredict   # the advice again on the kept audits and sweeps
                                          # (their relabel cells added), beside the realized
                                          # gains already measured (about 10 min)
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from advise_studies import fix_value, new_rows
 from doc import command_line, markdown_table, write_block
 
 from labtriage.encode import encode_sequences
@@ -46,6 +48,7 @@ from labtriage.simulate import simulate_assay
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "results" / "advise-runs"
+REALIZED_BY = HERE / "results" / "advise_realized_by.txt"  # the run behind the realized gains
 DATA = HERE.parents[0].parent / "shared" / "data"
 
 # name: (landscape, noise: float or (rate of class 0, rate of class 1), cost_new, cost_relabel)
@@ -99,54 +102,15 @@ def fit_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, **ls
     return accuracy, fit.model.train_result_
 
 
-def new_rows(name: str, args) -> list[dict]:
-    """What 15 % more rows realize, seed by seed, with the shipped trainer and two changes.
+_TRAINED: dict = {}  # accuracy of one (world, option, seed), shared across scenarios
 
-    *whole schedule*: early stopping off (the cosine schedule runs its whole epoch
-    budget and the best held-out epoch is kept); *and the table's batch*: also the
-    batch the shipped trainer chose for the table without the new rows.
-    """
-    landscape, noise, *_ = SCENARIOS[name]
-    n = args.rows
-    (seqs, truth), (res_seqs, res_truth), (test_seqs, test_truth) = world(
-        landscape, n, int(0.15 * n), args.test_rows, seed=3
-    )
-    labels = measure(truth, noise, seed=4)
-    more = np.concatenate([labels, measure(res_truth, noise, seed=6)])
-    codes, res_codes, test_codes = (
-        encode_sequences(list(x)) for x in (seqs, res_seqs, test_seqs)
-    )  # fmt: skip
-    width = max(codes.shape[1], res_codes.shape[1])
-    codes, res_codes = (np.pad(c, ((0, 0), (0, width - c.shape[1]))) for c in (codes, res_codes))
-    options = {"now": (codes, labels), "collect": (np.concatenate([codes, res_codes]), more)}
-    epochs = "auto" if args.epochs == "auto" else int(args.epochs)
-    acc, best = {}, {}
-    for s in range(args.seeds):
-        batch = None
-        for variant in ("shipped", "whole schedule", "and the table's batch"):
-            lstm = {} if variant == "shipped" else {"patience": 10_000}
-            if variant == "and the table's batch":
-                lstm["batch_size"] = batch
-            for key, (x, y) in options.items():
-                a, r = fit_and_score(x, y, test_codes, test_truth, s, epochs, **lstm)
-                batch = r.batch_size if (variant, key) == ("shipped", "now") else batch
-                acc.setdefault((variant, key), []).append(a)
-                best.setdefault((variant, key), []).append(r.best_epoch)
-    rows = []
-    for variant in ("shipped", "whole schedule", "and the table's batch"):
-        now, collect = (np.array(acc[variant, k]) for k in ("now", "collect"))
-        gain = collect - now
-        rows.append({
-            "scenario": name, "trainer": variant, "seeds": args.seeds,
-            "now": round(float(now.mean()), 4),
-            "with 15% new rows": round(float(collect.mean()), 4),
-            "gain": round(float(gain.mean()), 4),
-            "se": round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 4),
-            "seeds gaining": int((gain > 0).sum()),
-            "best epoch now": float(np.median(best[variant, "now"])),
-            "best epoch with new rows": float(np.median(best[variant, "collect"])),
-        })  # fmt: skip
-    return rows
+
+def _old_value(name: str, column: str, default):
+    path = HERE / "results" / "advise.csv"
+    if not path.exists():
+        return default
+    old = pd.read_csv(path).set_index("scenario")
+    return old.loc[name, column] if name in old.index else default
 
 
 def run_scenario(name: str, spec, args) -> dict:
@@ -158,8 +122,11 @@ def run_scenario(name: str, spec, args) -> dict:
     )
     labels = measure(truth, noise, seed=4)
     out = WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
-    shutil.rmtree(out, ignore_errors=True)  # a fresh audit and sweep for each run
-    out.mkdir(parents=True)
+    kept = all((out / "advice" / f).exists() for f in ("audit/scores.csv", "sweep/sweep.json"))
+    reuse = args.reuse and kept  # the same table: advise reuses the audit, resumes the sweep
+    if not reuse:
+        shutil.rmtree(out, ignore_errors=True)  # a fresh audit and sweep for each run
+    out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"sequence": seqs, "label": labels}).to_csv(out / "table.csv", index=False)
     cmd = [sys.executable, "-m", "labtriage.cli", "advise", str(out / "table.csv"),
            "--cost-new", str(cost_new), "--cost-relabel", str(cost_relabel),
@@ -171,6 +138,8 @@ def run_scenario(name: str, spec, args) -> dict:
         raise SystemExit(f"advise failed on {name}: {done.stderr.strip()[-500:]}")
     advice = json.loads(done.stdout)
     advise_s = time.perf_counter() - t0
+    if reuse:  # the time of the run that made the audit and the sweep
+        advise_s = _old_value(name, "advise s", advise_s)
 
     scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
     r_all = int(budget // cost_relabel)
@@ -188,7 +157,20 @@ def run_scenario(name: str, spec, args) -> dict:
                "collect": (np.concatenate([codes, res_codes]), collected)}  # fmt: skip
     for s in range(args.seeds):
         for key, (x, y) in options.items():
-            realized[key].append(train_and_score(x, y, test_codes, test_truth, s, epochs))
+            # "now" and "collect" do not depend on the relabel cost: trained once a world
+            memo = (
+                landscape,
+                str(noise),
+                key,
+                s,
+                n,
+                args.test_rows,
+                args.epochs,
+                r_all * (key == "relabel"),
+            )
+            if memo not in _TRAINED:
+                _TRAINED[memo] = train_and_score(x, y, test_codes, test_truth, s, epochs)
+            realized[key].append(_TRAINED[memo])
     real = {k: np.array(v) for k, v in realized.items()}
     diff = real["relabel"] - real["collect"]
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
@@ -207,6 +189,8 @@ def run_scenario(name: str, spec, args) -> dict:
         "decisive": bool(abs(diff.mean()) > 2 * se) if se == se else False,
         "verdict": verdict(rec, better),
         "flips in top R": round(float((labels[top] != truth[top]).mean()), 3),
+        "noise estimate": advice["noise_rate"],
+        "relabel worth": (advice["relabel_worth"] or {}).get("value"),
     }  # fmt: skip
 
 
@@ -241,6 +225,7 @@ def repredict(name: str, old: pd.Series, args) -> dict:
            "--budget", str(old["budget"]), "--from-audit", str(kept / "audit"),
            "--from-sweep", str(kept / "sweep"), "--out", str(out / "repredicted"),
            "--force", "--quiet", "--json"]  # fmt: skip
+    cmd += ["--price-found-flips"] if args.price_found_flips else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"advise failed on {name}: {done.stderr.strip()[-500:]}")
@@ -259,45 +244,6 @@ def repredict(name: str, old: pd.Series, args) -> dict:
     }  # fmt: skip
 
 
-def fix_value(name: str, args) -> dict:
-    """Accuracy after setting right the flips in the top of the worklist, against
-    setting right as many flips drawn at random, on the scenario's kept audit.
-
-    The surface prices a fixed label as one random flip fewer; the ratio of the two
-    gains says what a flip the audit finds is worth in those units.
-    """
-    landscape, noise, *_ = SCENARIOS[name]
-    n = args.rows
-    budget = 0.15 * n
-    (seqs, truth), _, (test_seqs, test_truth) = world(
-        landscape, n, int(budget), args.test_rows, seed=3
-    )
-    labels = measure(truth, noise, seed=4)
-    out = WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
-    scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
-    top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[: int(budget)]
-    found = top[labels[top] != truth[top]]
-    wrong = np.flatnonzero(labels != truth)
-    drawn = np.random.default_rng(0).choice(wrong, size=len(found), replace=False)
-    options = {"now": labels, "top fixed": labels.copy(), "random fixed": labels.copy()}
-    options["top fixed"][found] = truth[found]
-    options["random fixed"][drawn] = truth[drawn]
-    codes, test_codes = encode_sequences(list(seqs)), encode_sequences(list(test_seqs))
-    epochs = "auto" if args.epochs == "auto" else int(args.epochs)
-    acc = {
-        key: np.mean([train_and_score(codes, y, test_codes, test_truth, s, epochs)
-                      for s in range(args.seeds)])
-        for key, y in options.items()
-    }  # fmt: skip
-    gain_top, gain_random = acc["top fixed"] - acc["now"], acc["random fixed"] - acc["now"]
-    return {
-        "scenario": name, "flips fixed": len(found), "now": round(float(acc["now"]), 4),
-        "gain, top of worklist fixed": round(float(gain_top), 4),
-        "gain, as many random flips fixed": round(float(gain_random), 4),
-        "ratio": round(float(gain_top / gain_random), 2) if gain_random > 0 else None,
-    }  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=8_000)
@@ -306,7 +252,9 @@ def main() -> None:
     parser.add_argument("--epochs", default="auto")
     parser.add_argument("--scenarios", default=";".join(SCENARIOS), help="separated by ;")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="keep each scenario's audit and sweep")
     parser.add_argument("--repredict", action="store_true")
+    parser.add_argument("--price-found-flips", action="store_true", help="with --repredict")
     parser.add_argument("--fix-value", action="store_true")
     parser.add_argument("--new-rows", action="store_true")
     args = parser.parse_args()
@@ -327,12 +275,13 @@ def main() -> None:
     if args.repredict:
         old = pd.read_csv(HERE / "results" / "advise.csv").set_index("scenario", drop=False)
         rows = [repredict(name, old.loc[name], args) for name in args.scenarios.split(";")]
-        merged = merge_results(pd.DataFrame(rows), HERE / "results" / "advise.csv")
+        name = "advise_priced" if args.price_found_flips else "advise"  # priced: beside it
+        merged = merge_results(pd.DataFrame(rows), HERE / "results" / f"{name}.csv")
         print(merged.to_string(index=False))
         write_block(
-            "advise",
+            name.replace("_", "-"),
             "Replay: does the advice pick the better option?",
-            "Realized gains: `python bench/advise.py`; predictions: "
+            f"Realized gains: {REALIZED_BY.read_text().strip()}; predictions: "
             f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}",
         )
         return
@@ -348,6 +297,7 @@ def main() -> None:
     if args.quick:
         return
     merged = merge_results(results, HERE / "results" / "advise.csv")
+    REALIZED_BY.write_text(command_line("advise.py", parser, args) + "\n")
     write_block(
         "advise",
         "Replay: does the advice pick the better option?",

@@ -12,9 +12,14 @@ the noise rate drawn from its uncertainty.
 The surface prices a fixed label as one random flip fewer, but the flips at the top
 of a worklist are the ones the model has already learned through, so they are worth
 less. The sweep's relabel cells measure by how much on this table
-(:func:`relabel_worth`: the accuracy they gained over what the surface predicts for
-the true labels they restored); the flips re-measuring finds count at that worth,
-the errors it makes at full price.
+(``worth.relabel_worth``), and the advice reports it. It does not price with it by
+default: the surface prices new rows too high as well, by more (the shipped
+trainer's batch grows with the table, so a small step in size adds no optimizer
+steps), and in the replay benchmark pricing the found flips alone turned the right
+choice in five decisive scenarios into three `indeterminate` and two `collect`.
+``price_found_flips=True`` counts found flips at the measured worth and the
+re-measurement's errors at full price.
+
 
 Accuracies are against true labels: the sweep measures them against the test
 slice's given labels, whose noise eta_t shrinks every difference by
@@ -27,7 +32,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labtriage.tradeoff import CurveFit, fit_effective_size, holdout_errors
+from labtriage.tradeoff import CurveFit, compose_noise, fit_effective_size, holdout_errors
+from labtriage.worth import (
+    relabel_worth,
+    worth_notes,
+    worth_record,
+)
 
 N_DRAWS = 200  # bootstrap refits behind the intervals
 LEVEL = 0.9
@@ -105,12 +115,6 @@ class Advice:
         }
 
 
-def compose_noise(eta, extra, n_classes: int = 2):
-    """Total noise after extra flips ``extra`` on labels with noise ``eta`` (K classes)."""
-    k = n_classes
-    return eta + np.asarray(extra) - eta * np.asarray(extra) * k / (k - 1)
-
-
 def true_accuracy(observed, test_noise: float, n_classes: int = 2):
     """Accuracy against true labels from accuracy against labels with noise ``test_noise``."""
     k = n_classes
@@ -129,6 +133,7 @@ def plan_budget(
     relabel_noise_source: str = "the table's noise estimate",
     n_classes: int = 2,
     seed: int = 0,
+    price_found_flips: bool = False,
 ) -> Advice:
     """The best split of the budget, its predicted accuracy, and how sure that is.
 
@@ -136,8 +141,8 @@ def plan_budget(
     ----------
     cells : pd.DataFrame
         Finished sweep cells with ``n_train``, ``total_noise`` and ``accuracy``; relabel
-        cells (``relabel`` true, with ``relabel_net`` and ``accuracy_before``) price the
-        fixed labels, the others fit the surface.
+        cells (``relabel`` true, with ``relabel_net`` and ``accuracy_before``) measure
+        what a found flip is worth, the others fit the surface.
     n_rows : int
         Rows of the table now (N).
     noise_rate, noise_sd : float
@@ -148,6 +153,10 @@ def plan_budget(
     costs : Costs
     relabel_noise : float
         Error rate of a re-measurement, in [0, 0.5).
+    price_found_flips : bool, default False
+        Count the flips re-measuring finds at the relabel cells' worth rather than as
+        random flips. Off by default: new rows are priced too high by more than found
+        flips (module docstring), and pricing one option alone made the choice worse.
     """
     if not 0 <= relabel_noise < 0.5:
         raise ValueError(f"--relabel-noise must lie in [0, 0.5), got {relabel_noise:g}")
@@ -156,14 +165,14 @@ def plan_budget(
     n, eta, acc = (cells[c].to_numpy(float) for c in ("n_train", "total_noise", "accuracy"))
     fit = fit_effective_size(n, eta, acc, n_classes=n_classes)
     worth = relabel_worth(fit, fixes, noise_rate, n_classes)
-    price = 1.0 if worth is None else worth  # unmeasured: a found flip as a random one
+    price = worth if price_found_flips and worth is not None else 1.0
     k = n_classes
     grid = _split_grid(n_rows, costs)
     point = _predict_split(fit, grid, n_rows, noise_rate, wrong_chances, relabel_noise,
                            noise_rate, n_classes, price)  # fmt: skip
     best = int(np.argmax(point["accuracy"]))
     draws = _draw(cells, fixes, grid, best, n_rows, noise_rate, noise_sd, wrong_chances,
-                  relabel_noise, n_classes, seed)  # fmt: skip
+                  relabel_noise, n_classes, seed, price_found_flips)  # fmt: skip
     now = float(true_accuracy(fit.predict(n_rows, noise_rate), noise_rate, n_classes))
     predicted = _summarise(point, best, draws, now)
     p_relabel = float(np.mean(draws["relabel"] > draws["collect"]))
@@ -173,7 +182,8 @@ def plan_budget(
     holdout = holdout_errors(
         fit_effective_size, n, eta, acc, groups.to_numpy(), n_classes=n_classes
     )
-    notes = _extrapolation_notes(n, n_rows, grid, best) + _worth_notes(fixes, worth)
+    notes = _extrapolation_notes(n, n_rows, grid, best)
+    notes += worth_notes(fixes, worth, applied=price_found_flips)
     notes += _reach_notes(fit, n, eta, n_rows, float(point["eta"][-1]), n_classes)
     index = {"relabel": -1, "collect": 0}.get(choice, best)  # the split the plan follows
     half = 1.645 * noise_sd  # a 90 % normal interval
@@ -206,37 +216,8 @@ def plan_budget(
         },
         notes=notes,
         expected_fixed=float(point["fixed"][index]),
-        relabel_worth=_worth_record(worth, draws["worth"], fixes),
+        relabel_worth=worth_record(worth, _finite_interval(draws["worth"], worth), fixes),
     )
-
-
-def _worth_record(worth: float | None, draws: np.ndarray, fixes) -> dict | None:
-    if worth is None:
-        return None
-    return {
-        "value": round(worth, 3),
-        "interval": _interval(draws[np.isfinite(draws)], worth),
-        "cells": len(fixes),
-        "flips_restored": int(fixes["n_relabeled"].astype(float).sum()),
-    }
-
-
-def relabel_worth(fit: CurveFit, fixes, noise_rate: float, n_classes: int = 2) -> float | None:
-    """What a flip found at the top of the worklist and fixed is worth, in random flips.
-
-    The relabel cells' accuracy gain over the gain the surface predicts for the true
-    labels they restored (``relabel_net``), pooled over the cells and clipped to
-    [0, 2]. None without relabel cells, or where the surface predicts no gain.
-    """
-    if len(fixes) == 0:
-        return None
-    n = fixes["n_train"].to_numpy(float)
-    before = compose_noise(noise_rate, fixes["extra_noise"].to_numpy(float), n_classes)
-    after = before - fixes["relabel_net"].to_numpy(float) / n
-    predicted = float(np.sum(fit.predict(n, after) - fit.predict(n, before)))
-    realized = float(np.sum(fixes["accuracy"].to_numpy(float)
-                            - fixes["accuracy_before"].to_numpy(float)))  # fmt: skip
-    return float(np.clip(realized / predicted, 0.0, 2.0)) if predicted > 1e-4 else None
 
 
 def exchange_rate(fit: CurveFit, n_rows: int, noise_rate: float, n_classes: int = 2) -> float:
@@ -272,9 +253,10 @@ def _predict_split(fit, grid, n_rows, eta, chances, eta_r, test_noise, k, worth)
     return {"accuracy": true_accuracy(observed, test_noise, k), "fixed": fixed, "eta": eta_after}
 
 
-def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed) -> dict:
+def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed, priced) -> dict:
     """Bootstrap: cells resampled, the noise rate drawn; accuracy of now and each option."""
     rng = np.random.default_rng(seed)
+    rng_fixes = np.random.default_rng([seed, 1])  # the cells' draws stay as without them
     out = {key: [] for key in ("now", "relabel", "collect", "mix", "worth")}
     picks = {"now": None, "relabel": -1, "collect": 0, "mix": best}
     for _ in range(N_DRAWS):
@@ -285,11 +267,11 @@ def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed
             sample["n_train"].to_numpy(float), axis, sample["accuracy"].to_numpy(float),
             n_classes=k,
         )  # fmt: skip
-        picked = fixes.iloc[rng.integers(0, len(fixes), len(fixes))] if len(fixes) else fixes
+        picked = fixes.iloc[rng_fixes.integers(0, len(fixes), len(fixes))]
         worth = relabel_worth(fit, picked, e, k)
         out["worth"].append(np.nan if worth is None else worth)
-        worth = 1.0 if worth is None else worth
-        pred = _predict_split(fit, grid, n_rows, e, chances, eta_r, e, k, worth)["accuracy"]
+        price = worth if priced and worth is not None else 1.0
+        pred = _predict_split(fit, grid, n_rows, e, chances, eta_r, e, k, price)["accuracy"]
         now = true_accuracy(fit.predict(n_rows, e), e, k)
         for key, index in picks.items():
             out[key].append(float(now) if index is None else float(pred[index]))
@@ -306,9 +288,15 @@ def _summarise(point: dict, best: int, draws: dict, now: float) -> dict:
     return out
 
 
-def _interval(values: np.ndarray, fallback: float | None = None) -> list[float]:
-    if len(values) == 0:
-        return [round(float(fallback), 4)] * 2
+def _finite_interval(values: np.ndarray, fallback: float | None) -> list[float] | None:
+    """The interval of the draws that measured something; the point where none did."""
+    if fallback is None:
+        return None
+    finite = values[np.isfinite(values)]
+    return _interval(finite) if len(finite) else [round(float(fallback), 4)] * 2
+
+
+def _interval(values: np.ndarray) -> list[float]:
     tail = (1 - LEVEL) / 2 * 100
     return [round(float(v), 4) for v in np.percentile(values, [tail, 100 - tail])]
 
@@ -331,22 +319,6 @@ def _choose(grid, best, predicted, p_relabel, p_mix) -> tuple[str, str]:
         f"(relabel {predicted['relabel_interval']}, collect {predicted['collect_interval']}) "
         "cannot tell them apart"
     )
-
-
-def _worth_notes(fixes, worth) -> list[str]:
-    if len(fixes) == 0:
-        return [
-            "the sweep has no relabel cells (a sweep made before them, or --no-relabel-cells): "
-            "a label fixed from the worklist is priced as one random flip fewer, which "
-            "overprices re-measuring where the model has learned through its flips; rerun "
-            "the sweep into the same folder to add them"
-        ]
-    if worth is None:
-        return [
-            "the relabel cells gained where the surface predicts no gain: a fixed label is "
-            "priced as one random flip fewer"
-        ]
-    return []
 
 
 def _reach_notes(fit, n, eta, n_rows, eta_relabeled, k) -> list[str]:

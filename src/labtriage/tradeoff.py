@@ -83,6 +83,12 @@ def fit_effective_size(
     return CurveFit("effective size", params, lambda n, eta: model(theta, n, eta))
 
 
+def compose_noise(eta, extra, n_classes: int = 2):
+    """Total noise after extra flips ``extra`` on labels with noise ``eta`` (K classes)."""
+    k = n_classes
+    return eta + np.asarray(extra) - eta * np.asarray(extra) * k / (k - 1)
+
+
 def holdout_errors(
     fitter: Callable[..., CurveFit],
     n: np.ndarray,

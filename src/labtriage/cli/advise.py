@@ -84,6 +84,15 @@ def advise(
     invalid: Invalid = "error",
     force: Force = False,
     seed: Annotated[int, typer.Option(help="Seed for the audit, the sweep and the bootstrap.")] = 0,
+    price_found_flips: Annotated[
+        bool,
+        typer.Option(
+            "--price-found-flips",
+            help="Count the flips re-measuring finds at what the sweep's relabel cells measured "
+            "them worth, not as random flips (off: new rows are priced too high as well; see "
+            "docs/how-it-works.md).",
+        ),
+    ] = False,
     device: Device = "auto",
     quiet: Quiet = False,
     debug: Debug = False,
@@ -120,7 +129,7 @@ def advise(
         }
         scores, _ = _audit(assay, data, from_audit, out / "audit", options, console)
         frame, sweep_doc = _sweep(assay, data, from_sweep, out / "sweep", options, console)
-        advice, relabel = _plan(data, scores, frame, costs, relabel_noise, seed)
+        advice, relabel = _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips)
         from labtriage.advice_report import write_advice
 
         doc = write_advice(out, advice, relabel, frame, data, {
@@ -158,7 +167,7 @@ def _sweep(assay, data, from_sweep, default_dir: Path, options: dict, console):
     return read_sweep_for(from_sweep or default_dir, data)
 
 
-def _plan(data, scores, frame, costs, relabel_noise, seed):
+def _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips=False):
     """The budget split from the audit's ranking and the sweep's surface."""
     from dataclasses import replace
 
@@ -200,7 +209,7 @@ def _plan(data, scores, frame, costs, relabel_noise, seed):
     advice = plan_budget(
         ok, n_rows=data.n_rows, noise_rate=eta, noise_sd=sd, wrong_chances=chances,
         costs=costs, relabel_noise=min(relabel_noise, 0.49), relabel_noise_source=source,
-        n_classes=data.n_classes, seed=seed,
+        n_classes=data.n_classes, seed=seed, price_found_flips=price_found_flips,
     )  # fmt: skip
     advice = replace(
         advice,

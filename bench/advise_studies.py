@@ -1,0 +1,111 @@
+"""Two studies behind the replay (``advise.py``): what a fixed label and a new row realize.
+
+``fix_value``: the flips among the top of a kept worklist set right with the truth,
+beside as many flips set right at random. ``new_rows``: 15 % more rows, seed by seed,
+with the shipped trainer, with early stopping off, and also with the table's batch.
+Both run on the replay's worlds; ``advise.py --fix-value`` and ``--new-rows`` call them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from labtriage.encode import encode_sequences
+
+
+def _replay():
+    import advise  # the replay's worlds and trainer (imported here: advise.py imports this)
+
+    return advise
+
+
+def new_rows(name: str, args) -> list[dict]:
+    """What 15 % more rows realize, seed by seed, with the shipped trainer and two changes.
+
+    *whole schedule*: early stopping off (the cosine schedule runs its whole epoch
+    budget and the best held-out epoch is kept); *and the table's batch*: also the
+    batch the shipped trainer chose for the table without the new rows.
+    """
+    r = _replay()
+    landscape, noise, *_ = r.SCENARIOS[name]
+    n = args.rows
+    (seqs, truth), (res_seqs, res_truth), (test_seqs, test_truth) = r.world(
+        landscape, n, int(0.15 * n), args.test_rows, seed=3
+    )
+    labels = r.measure(truth, noise, seed=4)
+    more = np.concatenate([labels, r.measure(res_truth, noise, seed=6)])
+    codes, res_codes, test_codes = (
+        encode_sequences(list(x)) for x in (seqs, res_seqs, test_seqs)
+    )  # fmt: skip
+    width = max(codes.shape[1], res_codes.shape[1])
+    codes, res_codes = (np.pad(c, ((0, 0), (0, width - c.shape[1]))) for c in (codes, res_codes))
+    options = {"now": (codes, labels), "collect": (np.concatenate([codes, res_codes]), more)}
+    epochs = "auto" if args.epochs == "auto" else int(args.epochs)
+    acc, best = {}, {}
+    for s in range(args.seeds):
+        batch = None
+        for variant in ("shipped", "whole schedule", "and the table's batch"):
+            lstm = {} if variant == "shipped" else {"patience": 10_000}
+            if variant == "and the table's batch":
+                lstm["batch_size"] = batch
+            for key, (x, y) in options.items():
+                a, result = r.fit_and_score(x, y, test_codes, test_truth, s, epochs, **lstm)
+                batch = result.batch_size if (variant, key) == ("shipped", "now") else batch
+                acc.setdefault((variant, key), []).append(a)
+                best.setdefault((variant, key), []).append(result.best_epoch)
+    rows = []
+    for variant in ("shipped", "whole schedule", "and the table's batch"):
+        now, collect = (np.array(acc[variant, k]) for k in ("now", "collect"))
+        gain = collect - now
+        rows.append({
+            "scenario": name, "trainer": variant, "seeds": args.seeds,
+            "now": round(float(now.mean()), 4),
+            "with 15% new rows": round(float(collect.mean()), 4),
+            "gain": round(float(gain.mean()), 4),
+            "se": round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 4),
+            "seeds gaining": int((gain > 0).sum()),
+            "best epoch now": float(np.median(best[variant, "now"])),
+            "best epoch with new rows": float(np.median(best[variant, "collect"])),
+        })  # fmt: skip
+    return rows
+
+
+def fix_value(name: str, args) -> dict:
+    """Accuracy after setting right the flips in the top of the worklist, against
+    setting right as many flips drawn at random, on the scenario's kept audit.
+
+    The surface prices a fixed label as one random flip fewer; the ratio of the two
+    gains says what a flip the audit finds is worth in those units.
+    """
+    r = _replay()
+    landscape, noise, *_ = r.SCENARIOS[name]
+    n = args.rows
+    budget = 0.15 * n
+    (seqs, truth), _, (test_seqs, test_truth) = r.world(
+        landscape, n, int(budget), args.test_rows, seed=3
+    )
+    labels = r.measure(truth, noise, seed=4)
+    out = r.WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
+    scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
+    top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[: int(budget)]
+    found = top[labels[top] != truth[top]]
+    wrong = np.flatnonzero(labels != truth)
+    drawn = np.random.default_rng(0).choice(wrong, size=len(found), replace=False)
+    options = {"now": labels, "top fixed": labels.copy(), "random fixed": labels.copy()}
+    options["top fixed"][found] = truth[found]
+    options["random fixed"][drawn] = truth[drawn]
+    codes, test_codes = encode_sequences(list(seqs)), encode_sequences(list(test_seqs))
+    epochs = "auto" if args.epochs == "auto" else int(args.epochs)
+    acc = {
+        key: np.mean([r.train_and_score(codes, y, test_codes, test_truth, s, epochs)
+                      for s in range(args.seeds)])
+        for key, y in options.items()
+    }  # fmt: skip
+    gain_top, gain_random = acc["top fixed"] - acc["now"], acc["random fixed"] - acc["now"]
+    return {
+        "scenario": name, "flips fixed": len(found), "now": round(float(acc["now"]), 4),
+        "gain, top of worklist fixed": round(float(gain_top), 4),
+        "gain, as many random flips fixed": round(float(gain_random), 4),
+        "ratio": round(float(gain_top / gain_random), 2) if gain_random > 0 else None,
+    }  # fmt: skip

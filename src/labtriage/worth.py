@@ -1,0 +1,69 @@
+"""What a flip found at the top of a worklist and fixed is worth on this table.
+
+The accuracy surface prices a fixed label as one random flip fewer. The sweep's
+relabel cells (``sweep_relabel``) set back the injected flips found at the top of
+a worklist and train again, with the trainer the lab will use: :func:`relabel_worth`
+is the accuracy they gained over what the surface predicts for the true labels they
+gave back, pooled over the cells and clipped to [0, 2]. ``advise`` reports it, and
+with ``price_found_flips`` counts the flips re-measuring finds at that worth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labtriage.tradeoff import CurveFit, compose_noise
+
+
+def relabel_worth(fit: CurveFit, fixes, noise_rate: float, n_classes: int = 2) -> float | None:
+    """What a flip found at the top of the worklist and fixed is worth, in random flips.
+
+    The relabel cells' accuracy gain over the gain the surface predicts for the true
+    labels they restored (``relabel_net``), pooled over the cells and clipped to
+    [0, 2]. None without relabel cells, or where the surface predicts no gain.
+    """
+    if len(fixes) == 0:
+        return None
+    n = fixes["n_train"].to_numpy(float)
+    before = compose_noise(noise_rate, fixes["extra_noise"].to_numpy(float), n_classes)
+    after = before - fixes["relabel_net"].to_numpy(float) / n
+    predicted = float(np.sum(fit.predict(n, after) - fit.predict(n, before)))
+    realized = float(np.sum(fixes["accuracy"].to_numpy(float)
+                            - fixes["accuracy_before"].to_numpy(float)))  # fmt: skip
+    return float(np.clip(realized / predicted, 0.0, 2.0)) if predicted > 1e-4 else None
+
+
+def worth_record(worth: float | None, interval: list[float], fixes) -> dict | None:
+    """``advice.json``'s ``relabel_worth``."""
+    if worth is None:
+        return None
+    return {
+        "value": round(worth, 3),
+        "interval": interval,
+        "cells": len(fixes),
+        "flips_restored": int(fixes["n_relabeled"].astype(float).sum()),
+    }
+
+
+def worth_notes(fixes, worth, *, applied: bool) -> list[str]:
+    """What the advice says of the worth: unmeasured, or measured and not priced in."""
+    if worth is not None and not applied and worth < 0.8:
+        return [
+            f"the sweep's relabel cells put a flip found at the top of the worklist at "
+            f"{worth:.2f} of a random one: the gain predicted for re-measuring counts it as "
+            "one, so it is likely too high; the gain predicted for new rows is too high as "
+            "well (docs/how-it-works.md, 'Where it misleads')"
+        ]
+    if len(fixes) == 0:
+        return [
+            "the sweep has no relabel cells (a sweep made before them, or --no-relabel-cells): "
+            "a label fixed from the worklist is priced as one random flip fewer, which "
+            "overprices re-measuring where the model has learned through its flips; rerun "
+            "the sweep into the same folder to add them"
+        ]
+    if worth is None:
+        return [
+            "the relabel cells gained where the surface predicts no gain: a fixed label is "
+            "priced as one random flip fewer"
+        ]
+    return []
