@@ -20,7 +20,6 @@ choice in five decisive scenarios into three `indeterminate` and two `collect`.
 ``price_found_flips=True`` counts found flips at the measured worth and the
 re-measurement's errors at full price.
 
-
 Accuracies are against true labels: the sweep measures them against the test
 slice's given labels, whose noise eta_t shrinks every difference by
 ``1 - eta_t * K / (K - 1)``; :func:`true_accuracy` undoes it.
