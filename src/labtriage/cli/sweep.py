@@ -55,7 +55,7 @@ def sweep(
         typer.Option(
             help="Per repeat, one more cell at the largest size: the injected flips found at "
             "the top of its worklist set back, and the model trained again (what `advise` "
-            "prices re-measurement with; two trainings each)."
+            "reports a found flip to be worth; two trainings each)."
         ),
     ] = True,
     backend: Annotated[
