@@ -2,16 +2,26 @@
 
 ``fix_value``: the flips among the top of a kept worklist set right with the truth,
 beside as many flips set right at random. ``new_rows``: 15 % more rows, seed by seed,
-with the shipped trainer, with early stopping off, and also with the table's batch.
+with the previous batch cap, the shipped trainer, with early stopping off, and also
+with the table's batch.
 Both run on the replay's worlds; ``advise.py --fix-value`` and ``--new-rows`` call them.
 """
 
 from __future__ import annotations
 
+from functools import partial
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 
 from labtriage.encode import encode_sequences
+from labtriage.train import noise_scaled_batch_size
+
+# The batch rule before the cap kept 64 steps an epoch: 16, as ``new_rows`` compares.
+PREVIOUS_RULE = partial(noise_scaled_batch_size, min_steps=16)
+VARIANTS = ("previous cap (16 steps an epoch)", "shipped", "whole schedule",
+            "and the table's batch")  # fmt: skip
 
 
 def _replay():
@@ -21,8 +31,9 @@ def _replay():
 
 
 def new_rows(name: str, args) -> list[dict]:
-    """What 15 % more rows realize, seed by seed, with the shipped trainer and two changes.
+    """What 15 % more rows realize, seed by seed, with the shipped trainer and three changes.
 
+    *previous cap*: the batch rule capped so an epoch keeps 16 steps (shipped: 64);
     *whole schedule*: early stopping off (the cosine schedule runs its whole epoch
     budget and the best held-out epoch is kept); *and the table's batch*: also the
     batch the shipped trainer chose for the table without the new rows.
@@ -42,20 +53,23 @@ def new_rows(name: str, args) -> list[dict]:
     codes, res_codes = (np.pad(c, ((0, 0), (0, width - c.shape[1]))) for c in (codes, res_codes))
     options = {"now": (codes, labels), "collect": (np.concatenate([codes, res_codes]), more)}
     epochs = "auto" if args.epochs == "auto" else int(args.epochs)
-    acc, best = {}, {}
+    acc, best, batches = {}, {}, {}
     for s in range(args.seeds):
         batch = None
-        for variant in ("shipped", "whole schedule", "and the table's batch"):
-            lstm = {} if variant == "shipped" else {"patience": 10_000}
+        for variant in VARIANTS:
+            lstm = {"patience": 10_000} if variant in VARIANTS[2:] else {}
             if variant == "and the table's batch":
                 lstm["batch_size"] = batch
+            rule = PREVIOUS_RULE if variant == VARIANTS[0] else noise_scaled_batch_size
             for key, (x, y) in options.items():
-                a, result = r.fit_and_score(x, y, test_codes, test_truth, s, epochs, **lstm)
+                with mock.patch("labtriage.model.noise_scaled_batch_size", rule):
+                    a, result = r.fit_and_score(x, y, test_codes, test_truth, s, epochs, **lstm)
                 batch = result.batch_size if (variant, key) == ("shipped", "now") else batch
                 acc.setdefault((variant, key), []).append(a)
                 best.setdefault((variant, key), []).append(result.best_epoch)
+                batches[variant, key] = result.batch_size
     rows = []
-    for variant in ("shipped", "whole schedule", "and the table's batch"):
+    for variant in VARIANTS:
         now, collect = (np.array(acc[variant, k]) for k in ("now", "collect"))
         gain = collect - now
         rows.append({
@@ -65,6 +79,8 @@ def new_rows(name: str, args) -> list[dict]:
             "gain": round(float(gain.mean()), 4),
             "se": round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 4),
             "seeds gaining": int((gain > 0).sum()),
+            "batch now": batches[variant, "now"],
+            "batch with new rows": batches[variant, "collect"],
             "best epoch now": float(np.median(best[variant, "now"])),
             "best epoch with new rows": float(np.median(best[variant, "collect"])),
         })  # fmt: skip

@@ -217,7 +217,7 @@ def test_advise_replay_draws_worlds_and_measurements():
         assert (labels[truth == k] != k).mean() == pytest.approx(rate, abs=0.01)
 
 
-def test_advise_new_rows_compares_three_trainers_seed_by_seed():
+def test_advise_new_rows_compares_four_trainers_seed_by_seed():
     import argparse
 
     sys.path.insert(0, str(BENCH))
@@ -227,7 +227,15 @@ def test_advise_new_rows_compares_three_trainers_seed_by_seed():
         sys.path.remove(str(BENCH))
     args = argparse.Namespace(rows=300, test_rows=100, seeds=2, epochs="1")
     rows = replay.new_rows("mild 20%, relabel 1x", args)
-    assert [r["trainer"] for r in rows] == ["shipped", "whole schedule", "and the table's batch"]
+    by_name = {r["trainer"]: r for r in rows}
+    assert list(by_name) == [
+        "previous cap (16 steps an epoch)", "shipped", "whole schedule", "and the table's batch"
+    ]  # fmt: skip
+    # The previous cap allows a larger batch; the last keeps the table's batch for both.
+    previous, shipped = by_name["previous cap (16 steps an epoch)"], by_name["shipped"]
+    assert previous["batch now"] > shipped["batch now"]
+    kept = by_name["and the table's batch"]
+    assert kept["batch now"] == kept["batch with new rows"] == shipped["batch now"]
     for r in rows:
         assert r["gain"] == pytest.approx(r["with 15% new rows"] - r["now"], abs=2e-4)
         assert 0 <= r["seeds gaining"] <= 2 and r["se"] >= 0

@@ -66,13 +66,16 @@ def test_batch_size_validation(small_table):
 
 
 def test_auto_batch_grows_with_the_noise_hint():
-    # 8,000 rows: the step cap (7,200 // 16 = 450) sits between the two batches.
+    # 40,000 rows: the step cap (36,000 // 64 = 562) sits above the batch for 10 %
+    # noise (256 / 0.8**2 = 400) and below the one for 30 % (256 / 0.4**2 = 1,600).
     rng = np.random.default_rng(0)
-    codes, y = rng.integers(1, 21, size=(8000, 4)), rng.integers(0, 2, size=8000)
-    clean = LSTMClassifier(hidden_dim=4, epochs=1, noise_rate=0.0, device="cpu").fit(codes, y)
-    noisy = LSTMClassifier(hidden_dim=4, epochs=1, noise_rate=0.3, device="cpu").fit(codes, y)
-    assert clean.train_result_.batch_size == 256
-    assert noisy.train_result_.batch_size == 450
+    codes, y = rng.integers(1, 21, size=(40_000, 4)), rng.integers(0, 2, size=40_000)
+    fits = {
+        eta: LSTMClassifier(hidden_dim=4, epochs=1, noise_rate=eta, device="cpu").fit(codes, y)
+        for eta in (0.0, 0.1, 0.3)
+    }
+    clean, noisy = fits[0.0], fits[0.3]
+    assert [fits[eta].train_result_.batch_size for eta in fits] == [256, 400, 562]
     # The learning rate stays put: scaling it up with the batch undoes the averaging.
     assert noisy.train_result_.lr == clean.train_result_.lr == 3e-3
 

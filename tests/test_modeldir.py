@@ -117,3 +117,15 @@ def test_epochs_and_loss_in_words():
     assert epochs_text(auto) == "12 run (at most 22, set by the table's size), kept 7"
     assert "given labels, noise included" in _probabilities_caveat("ce")
     assert "not calibrated" in _probabilities_caveat("forward")
+
+
+def test_batch_text_says_which_rule_set_the_batch():
+    batch_text = modeldir.batch_text
+    auto = {"batch_size_option": "auto", "n_train_rows": 5400}
+    assert batch_text({**auto, "batch_size": 84}) == (
+        "84 (grown with the noise, capped at 64 steps an epoch)"
+    )
+    assert batch_text({**auto, "n_train_rows": 90_000, "batch_size": 712}) == (
+        "712 (grown with the noise)"
+    )
+    assert batch_text({**auto, "batch_size_option": 128, "batch_size": 128}) == "128 (as given)"

@@ -26,6 +26,8 @@ def test_batch_rule_follows_one_over_signal_squared():
 
 def test_batch_rule_is_capped_by_steps_per_epoch():
     assert noise_scaled_batch_size(0.45, n_classes=2, n_train=1600, min_steps=16) == 100
+    # The default keeps 64 steps an epoch: 7,200 training rows cap 20 % noise's 712 at 112.
+    assert noise_scaled_batch_size(0.2, n_classes=2, n_train=7200) == 112
     assert noise_scaled_batch_size(0.9, n_classes=2, n_train=10**9) < 10**9  # finite past chance
 
 

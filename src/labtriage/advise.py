@@ -13,10 +13,9 @@ The surface prices a fixed label as one random flip fewer, but the flips at the 
 of a worklist are the ones the model has already learned through, so they are worth
 less. The sweep's relabel cells measure by how much on this table
 (``worth.relabel_worth``), and the advice reports it. It does not price with it by
-default: the surface prices new rows too high as well, by more (the shipped
-trainer's batch grows with the table, so a small step in size adds no optimizer
-steps), and in the replay benchmark pricing the found flips alone turned the right
-choice in five decisive scenarios into three `indeterminate` and two `collect`.
+default: in the replay benchmark pricing with it brought no more predicted gains
+within reach of the realized ones and made the choice worse (right in 1 of 3
+decisive scenarios against 3 of 3; docs/benchmarks.md, "Replay").
 ``price_found_flips=True`` counts found flips at the measured worth and the
 re-measurement's errors at full price.
 
@@ -154,8 +153,8 @@ def plan_budget(
         Error rate of a re-measurement, in [0, 0.5).
     price_found_flips : bool, default False
         Count the flips re-measuring finds at the relabel cells' worth rather than as
-        random flips. Off by default: new rows are priced too high by more than found
-        flips (module docstring), and pricing one option alone made the choice worse.
+        random flips. Off by default: in the replay benchmark it made the choice worse
+        (module docstring).
     """
     if not 0 <= relabel_noise < 0.5:
         raise ValueError(f"--relabel-noise must lie in [0, 0.5), got {relabel_noise:g}")

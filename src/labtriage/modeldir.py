@@ -30,6 +30,7 @@ from labtriage.io import Assay
 from labtriage.model import LSTMClassifier
 from labtriage.modelfile import MODEL_FILE, WEIGHTS_FILE, read_model_json
 from labtriage.report import check_outputs_free, library_versions
+from labtriage.train import MIN_STEPS_PER_EPOCH
 
 CARD_FILE = "MODEL_CARD.md"
 _CROSS_ENTROPY = "ce"  # the loss whose probabilities are calibrated to the given labels
@@ -220,6 +221,15 @@ def lengths_text(data: dict) -> str:
     return f"length {low}" if low == high else f"lengths {low} to {high}"
 
 
+def batch_text(training: dict) -> str:
+    """The batch size and the rule that set it, in words."""
+    if training["batch_size_option"] != "auto":
+        return f"{training['batch_size']:,} (as given)"
+    capped = training["batch_size"] == max(1, training["n_train_rows"] // MIN_STEPS_PER_EPOCH)
+    rule = f", capped at {MIN_STEPS_PER_EPOCH} steps an epoch" if capped else ""
+    return f"{training['batch_size']:,} (grown with the noise{rule})"
+
+
 def epochs_text(training: dict) -> str:
     """Epochs run, of what budget, and the one kept, in words."""
     budget = f"at most {training['max_epochs']}"
@@ -263,12 +273,11 @@ def _card_quality(doc: dict) -> list[str]:
 
 def _card_training(doc: dict) -> list[str]:
     t, noise, config = doc["training"], doc["noise_estimate"], doc.get("config", {})
-    grown = "grown with the noise" if t["batch_size_option"] == "auto" else "as given"
     return [
         "## Training\n",
         f"- noise estimate used: {noise['noise_rate']:.3f} ({noise['method']}, "
         f"{noise['folds']} folds)",
-        f"- batch size {t['batch_size']:,} ({grown}), learning rate {t['learning_rate']:g}, "
+        f"- batch size {batch_text(t)}, learning rate {t['learning_rate']:g}, "
         f"{t['schedule']} schedule, loss {t['loss']}",
         f"- epochs: {epochs_text(t)} (lowest held-out loss)",
         f"- {t['n_train_rows']:,} rows trained on, {t['n_held_out_rows']:,} held out; device "

@@ -51,8 +51,8 @@ def worth_notes(fixes, worth, *, applied: bool) -> list[str]:
         return [
             f"the sweep's relabel cells put a flip found at the top of the worklist at "
             f"{worth:.2f} of a random one: the gain predicted for re-measuring counts it as "
-            "one, so it is likely too high; the gain predicted for new rows is too high as "
-            "well (docs/how-it-works.md, 'Where it misleads')"
+            "one, so it is likely too high (--price-found-flips prices it at that worth; "
+            "docs/how-it-works.md, 'Where it misleads')"
         ]
     if len(fixes) == 0:
         return [

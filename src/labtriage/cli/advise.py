@@ -89,8 +89,8 @@ def advise(
         typer.Option(
             "--price-found-flips",
             help="Count the flips re-measuring finds at what the sweep's relabel cells measured "
-            "them worth, not as random flips (off: new rows are priced too high as well; see "
-            "docs/how-it-works.md).",
+            "them worth, not as random flips (off: in the replay benchmark it made the "
+            "choice worse; see docs/how-it-works.md).",
         ),
     ] = False,
     device: Device = "auto",

@@ -118,7 +118,7 @@ def train(
 
 def render_training(console: Console, doc: dict, out: Path) -> None:
     """The trained model on the console: data, noise estimate, batch, quality, files."""
-    from labtriage.modeldir import MODEL_DIR_FILES, epochs_text, label_rule_text
+    from labtriage.modeldir import MODEL_DIR_FILES, batch_text, epochs_text, label_rule_text
 
     d, noise, t = doc["data"], doc["noise_estimate"], doc["training"]
     counts = ", ".join(f"{c}: {n:,}" for c, n in d["class_counts"].items())
@@ -131,8 +131,7 @@ def render_training(console: Console, doc: dict, out: Path) -> None:
         f"{noise['noise_rate']:.3f} (linear baseline, {noise['folds']}-fold; "
         f"accuracy {base['accuracy']:.3f})",
     )
-    grown = "grown with the noise" if t["batch_size_option"] == "auto" else "as given"
-    table.add_row("batch size", f"{t['batch_size']:,} ({grown})")
+    table.add_row("batch size", batch_text(t))
     table.add_row("schedule", f"{t['schedule']}, learning rate {t['learning_rate']:g}")
     table.add_row("epochs", epochs_text(t))
     if doc.get("pruned_rows") is not None:
