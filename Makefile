@@ -22,7 +22,7 @@ lint:
 	ruff format --check src tests
 
 # Benchmarks (bench/, results in bench/results/ and docs/benchmarks.md). Not part of CI.
-# bench-quick: reduced grids, under 5 minutes on 2 CPU cores.
+# bench-quick: reduced grids, about 6 minutes on 2 CPU cores.
 bench-quick:
 	$(PYTHON) -m pip install -q -e ".[test,bench]"
 	cd bench && $(PYTHON) quality.py --quick
@@ -39,7 +39,8 @@ bench-quick:
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
 # about 3 h 26 min, epochs about 16 min, sweep about 8 min (+3 min on Ray), the advice replay
 # about 40 min, where the noise sits (by.py) about 50 min the first time, the scale benchmark
-# about 55 min, the noise-estimate battery (calibration.py) about 70 min, and robustness with 8 trainers on three datasets not yet timed end to end
+# about 55 min, the noise-estimate battery (calibration.py) about 70 min, class-dependent noise
+# (asymmetric.py) about 30 min, and robustness with 8 trainers on three datasets not yet timed end to end
 # (docs/benchmarks.md, "How long the benchmarks take").
 # A stopped quality run goes on with `cd bench && python quality.py --resume`.
 bench:
@@ -57,3 +58,4 @@ bench:
 	cd bench && $(PYTHON) by.py
 	cd bench && $(PYTHON) scale.py --audit-sizes 10000,100000,1000000
 	cd bench && $(PYTHON) calibration.py
+	cd bench && $(PYTHON) asymmetric.py

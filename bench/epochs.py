@@ -1,14 +1,16 @@
 """Does early stopping on noisy labels stop at the right epoch?
 
-The audit keeps the epoch with the lowest loss on a held-out slice whose labels are
-as noisy as the rest. This script trains one model per (flip rate, learning-rate
-schedule) with early stopping switched off and, after every epoch, records that
-noisy held-out loss next to what it stands in for: accuracy and AUROC on a test
-split scored against the clean labels. If clean accuracy kept rising after the
-epoch the noisy loss picks, early stopping would be stopping too soon.
+Early stopping scores each epoch on a held-out slice whose labels are as noisy as
+the rest: the audit's fold models keep the epoch with the lowest loss, ``labtriage
+train`` the latest within two standard errors of it (``TrainConfig.stop_tolerance``).
+This script trains one model per (flip rate, learning-rate schedule) with early
+stopping switched off and, after every epoch, records that noisy held-out loss next
+to what it stands in for: accuracy and AUROC on a test split scored against the
+clean labels. The epoch marked as picked is the one ``train``'s rule keeps. If clean
+accuracy kept rising after it, early stopping would be stopping too soon.
 
-Schedules: ``constant`` (as shipped) and ``cosine`` (the learning rate decays to
-zero over the run; ``TrainConfig.schedule``). The model, the batch rule
+Schedules: ``constant`` (the previous default) and ``cosine`` (shipped: the learning
+rate decays to zero over the run; ``TrainConfig.schedule``). The model, the batch rule
 (``--batch-size auto`` with the true rate as its hint) and the split are those of
 ``robustness.py``.
 

@@ -57,7 +57,12 @@ from sklearn.metrics import (
 )
 
 from labtriage.audit import find_issues, label_quality
-from labtriage.crossval import assign_folds, cross_val_pred_probs, out_of_sample
+from labtriage.crossval import (
+    AUDIT_STOP_TOLERANCE,
+    assign_folds,
+    cross_val_pred_probs,
+    out_of_sample,
+)
 from labtriage.encode import encode_sequences
 from labtriage.io import read_assay
 from labtriage.model import LSTMClassifier, LSTMNet
@@ -100,7 +105,12 @@ def mason():
 
 def labtriage_probs(codes, labels, groups) -> dict[str, np.ndarray]:
     oos = out_of_sample(
-        codes, labels, groups, lstm=LSTMClassifier(device="auto"), n_folds=5, seed=0
+        codes,
+        labels,
+        groups,
+        lstm=LSTMClassifier(device="auto", stop_tolerance=AUDIT_STOP_TOLERANCE),
+        n_folds=5,
+        seed=0,
     )
     return {
         "labtriage (blend, as shipped)": oos.pred_probs,

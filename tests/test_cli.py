@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from labtriage.audit import SCORE_COLUMNS
 from labtriage.cli import app
+from labtriage.cli.common import make_lstm
+from labtriage.crossval import AUDIT_STOP_TOLERANCE
 from labtriage.encode import encode_sequences
 from labtriage.model import LSTMClassifier
 from labtriage.modeldir import MODEL_DIR_FILES
@@ -128,7 +130,10 @@ def test_train_then_predict_gives_the_loaded_models_probabilities(tmp_path, smal
     model = LSTMClassifier.load(model_dir)
     codes = encode_sequences(table["sequence"].tolist(), length=model.n_features_in_)
     assert np.array_equal(scored[["p_0", "p_1"]].to_numpy(), model.predict_proba(codes))
-    assert scored["predicted_label"].tolist() == model.predict(codes).tolist()
+    decision = json.loads((model_dir / "model.json").read_text())["decision"]
+    called = (scored["p_1"] > decision["threshold"]).astype(int)  # the card's rule
+    assert scored["predicted_label"].tolist() == called.tolist()
+    assert "predicted_label: 1 where p_1 >" in result.stdout
 
 
 def test_train_json_and_force(tmp_path, small_csv):
@@ -140,9 +145,20 @@ def test_train_json_and_force(tmp_path, small_csv):
     doc = json.loads((model_dir / "model.json").read_text())
     assert summary["noise_estimate"] == doc["noise_estimate"]
     assert summary["held_out"] == doc["held_out"] and summary["classes"] == [0, 1]
+    assert summary["decision"] == doc["decision"]
+    assert 0 < doc["decision"]["threshold"] < 1
     assert summary["training"]["batch_size"] == doc["estimator"]["train_result"]["batch_size"]
+    # train keeps the latest epoch within noise of the best; the audit's folds do not
+    assert summary["training"]["stop_tolerance"] == doc["estimator"]["params"]["stop_tolerance"]
+    assert doc["estimator"]["params"]["stop_tolerance"] > AUDIT_STOP_TOLERANCE
     assert runner.invoke(app, args).exit_code == 2  # refuses to overwrite
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_audit_fold_models_stop_at_the_lowest_held_out_loss():
+    options = {"epochs": "auto", "batch_size": "auto", "device": "cpu", "seed": 0, "jobs": None}
+    assert make_lstm(**options, audit=True).stop_tolerance == AUDIT_STOP_TOLERANCE
+    assert make_lstm(**options).stop_tolerance == LSTMClassifier().stop_tolerance
 
 
 def test_predict_progress_bar_only_for_more_than_one_batch():

@@ -6,6 +6,7 @@ import torch
 
 from labtriage.train import (
     TrainConfig,
+    no_worse,
     noise_scaled_batch_size,
     resolve_device,
     train_model,
@@ -40,7 +41,7 @@ def test_resolve_device():
             resolve_device("cuda")
 
 
-def test_early_stopping_keeps_the_best_epoch():
+def test_early_stopping_with_no_tolerance_keeps_the_best_epoch():
     torch.manual_seed(0)
     codes = np.random.default_rng(0).integers(1, 21, size=(400, 5))
     labels = np.random.default_rng(1).integers(0, 2, size=400)  # pure noise: overfits at once
@@ -53,7 +54,7 @@ def test_early_stopping_keeps_the_best_epoch():
         net,
         codes,
         labels,
-        config=TrainConfig(epochs=50, patience=3, lr=0.05),
+        config=TrainConfig(epochs=50, patience=3, lr=0.05, stop_tolerance=0.0),
         val_mask=val,
         on_epoch=lambda e, t, v: calls.append(v),
     )
@@ -61,6 +62,32 @@ def test_early_stopping_keeps_the_best_epoch():
     assert result.epochs_run == result.best_epoch + 3
     assert result.val_loss == calls
     assert min(result.val_loss) == pytest.approx(result.val_loss[result.best_epoch - 1])
+
+
+def test_early_stopping_keeps_a_later_epoch_within_noise_and_stops_when_clearly_worse():
+    torch.manual_seed(0)
+    codes = np.random.default_rng(0).integers(1, 21, size=(400, 5))
+    labels = np.random.default_rng(1).integers(0, 2, size=400)  # pure noise: overfits at once
+    net = torch.nn.Sequential(
+        torch.nn.Embedding(21, 16), torch.nn.Flatten(), torch.nn.Linear(80, 2)
+    )
+    config = TrainConfig(epochs=50, patience=3, lr=0.05)  # the default tolerance, 2 SE
+    result = train_model(net, codes, labels, config=config, val_mask=np.arange(400) < 100)
+    best = int(np.argmin(result.val_loss)) + 1
+    assert result.epochs_run < 50  # memorising the noise is clearly worse: it stops
+    assert result.epochs_run == result.best_epoch + 3
+    assert result.best_epoch >= best  # the kept epoch is never before the lowest loss
+
+
+def test_no_worse_compares_paired_row_losses_against_their_standard_error():
+    rng = np.random.default_rng(0)
+    best = torch.from_numpy(rng.exponential(0.5, 20_000))
+    jitter = torch.from_numpy(rng.normal(0.0, 0.1, 20_000))
+    assert no_worse(best + jitter, best, 2.0)  # the same within the slice's noise
+    assert no_worse(best + jitter + 0.001, best, 2.0)  # 1.4 standard errors worse
+    assert not no_worse(best + jitter + 0.001, best, 0.0)
+    assert not no_worse(best + jitter + 0.01, best, 2.0)  # 14 standard errors worse
+    assert no_worse(best - 0.2, best, 0.0)
 
 
 def test_cosine_schedule_decays_the_learning_rate_each_epoch(monkeypatch):

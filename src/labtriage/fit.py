@@ -5,7 +5,8 @@ baseline's out-of-sample confident-joint noise rate (``crossval.first_noise_esti
 (2) The LSTM, with that estimate setting its noise-scaled batch, fitted on every row;
 its own held-out 10 % of distinct sequences stops training early. (3) The model's
 quality on that held-out slice against the given labels, beside the majority-class
-yardstick. Step (2) is one call, so another training recipe can replace it here.
+yardstick; and how ``predicted_label`` is called (``decision``). Step (2) is one
+call, so another training recipe can replace it here.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from labtriage.crossval import (
     first_noise_estimate,
     score_pred_probs,
 )
+from labtriage.decision import decision_record
 from labtriage.encode import encode_sequences
 from labtriage.io import Assay
+from labtriage.joint import estimate_joint
 
 # How the whole-table fit appears in progress reports (``FoldProgress`` with fold -1).
 LSTM_TASK = "lstm (all rows)"
@@ -41,6 +44,9 @@ class FitResult:
     timings: dict[str, float] = field(default_factory=dict)
     pruned_rows: np.ndarray | None = None  # with prune=True: rows left out of the fit
     baseline_pred_probs: np.ndarray | None = None  # (N, K) the baseline's out-of-sample
+    # How predicted_label is called (decision.decision_record): with two classes, at the
+    # threshold the baseline's estimated flip rates put the true classes even.
+    decision: dict = field(default_factory=dict)
 
 
 def fit_assay(assay: Assay, **options) -> FitResult:
@@ -118,16 +124,18 @@ def fit_labels(
         timings={"noise_estimate_s": t1 - t0, "training_s": t2 - t1},
         pruned_rows=np.flatnonzero(~keep) if prune else None,
         baseline_pred_probs=baseline,
+        decision=decision_record(estimate_joint(labels, baseline), classes),
     )
 
 
 def _audit_flags(codes, labels, groups, lstm, seed, n_folds, progress, jobs):
     """The audit's first noise estimate, baseline probabilities and rows cleanlab keeps."""
     from labtriage.audit import find_issues
-    from labtriage.crossval import out_of_sample
+    from labtriage.crossval import AUDIT_STOP_TOLERANCE, out_of_sample
 
+    folds = clone(lstm).set_params(stop_tolerance=AUDIT_STOP_TOLERANCE)  # the audit's
     oos = out_of_sample(
-        codes, labels, groups, lstm=lstm, n_folds=n_folds, seed=seed,
+        codes, labels, groups, lstm=folds, n_folds=n_folds, seed=seed,
         progress=progress, jobs=jobs,
     )  # fmt: skip
     keep = ~find_issues(labels, oos.pred_probs)

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labtriage import __version__
+from labtriage.decision import decision_text
 from labtriage.exceptions import ModelFileError
 from labtriage.fit import FitResult
 from labtriage.io import Assay
@@ -36,7 +37,7 @@ CARD_FILE = "MODEL_CARD.md"
 _CROSS_ENTROPY = "ce"  # the loss whose probabilities are calibrated to the given labels
 MODEL_DIR_FILES = (WEIGHTS_FILE, MODEL_FILE, CARD_FILE)
 NOISE_METHOD = "confident joint of the one-hot logistic baseline, out of sample"
-SUMMARY_KEYS = ("data", "label_rule", "noise_estimate", "training", "held_out")
+SUMMARY_KEYS = ("data", "label_rule", "noise_estimate", "training", "held_out", "decision")
 
 
 def write_model_dir(
@@ -121,6 +122,7 @@ def model_metadata(fit_result: FitResult, assay: Assay, config: dict) -> dict:
         if fit_result.pruned_rows is None
         else [int(r) for r in assay.row[fit_result.pruned_rows]],
         "held_out": fit_result.held_out,
+        "decision": fit_result.decision,
         "config": config,
         "versions": library_versions(),
         "timings": fit_result.timings,
@@ -166,6 +168,7 @@ def _training_record(model: LSTMClassifier) -> dict:
         "max_epochs": model.max_epochs(len(model.val_mask_)),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
+        "stop_tolerance": params["stop_tolerance"],
         "device": result.device,
         "n_train_rows": int((~model.val_mask_).sum()),
         "n_held_out_rows": int(model.val_mask_.sum()),
@@ -279,9 +282,10 @@ def _card_training(doc: dict) -> list[str]:
         f"{noise['folds']} folds)",
         f"- batch size {batch_text(t)}, learning rate {t['learning_rate']:g}, "
         f"{t['schedule']} schedule, loss {t['loss']}",
-        f"- epochs: {epochs_text(t)} (lowest held-out loss)",
+        f"- epochs: {epochs_text(t)} (the latest within noise of the lowest held-out loss)",
         f"- {t['n_train_rows']:,} rows trained on, {t['n_held_out_rows']:,} held out; device "
-        f"{t['device']}, seed {config.get('seed')}\n",
+        f"{t['device']}, seed {config.get('seed')}",
+        f"- predicted_label: {decision_text(doc.get('decision') or {})}\n",
     ]
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from labtriage.decision import call_classes
 from labtriage.encode import AMINO_ACIDS, encode_sequences
 from labtriage.io import read_sequences
 from labtriage.train import resolve_device
@@ -46,6 +47,7 @@ def predict_table(
     sheet: str | int | None = None,
     device: str = "auto",
     progress: RowProgress | None = None,
+    threshold: float | None = None,
 ) -> Predictions:
     """Class probabilities and the predicted label for every row of a table, in input order.
 
@@ -60,6 +62,10 @@ def predict_table(
     device : {"auto", "cpu", "cuda"}
     progress : callable, optional
         ``progress(done, total)`` after each batch.
+    threshold : float, optional
+        Two classes: call the second where its probability exceeds this (the model
+        directory's ``decision``, ``decision.even_threshold``); default the most
+        probable class.
 
     Raises
     ------
@@ -78,7 +84,7 @@ def predict_table(
         f"acids, at most {max_length} long",
     )
     probs = predict_proba_batched(model, table.sequences, device=device, progress=progress)
-    frame, renamed = prediction_frame(table.frame, probs, model.classes_)
+    frame, renamed = prediction_frame(table.frame, probs, model.classes_, threshold=threshold)
     return Predictions(frame, table.sequence_col, table.translated, renamed, str(torch_device))
 
 
@@ -111,9 +117,11 @@ def predict_proba_batched(
 
 
 def prediction_frame(
-    frame: pd.DataFrame, probs: np.ndarray, classes: np.ndarray
+    frame: pd.DataFrame, probs: np.ndarray, classes: np.ndarray, threshold: float | None = None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Every input column, then ``p_<class>`` per class and ``predicted_label``.
+
+    ``predicted_label`` is ``decision.call_classes`` at ``threshold``.
 
     An input column named like an output column gets the prefix ``input_`` (again,
     until the name is free), so nothing is overwritten; returns the renames.
@@ -131,5 +139,5 @@ def prediction_frame(
     scored = frame.rename(columns=renamed)
     for k, name in enumerate(outputs[:-1]):
         scored[name] = probs[:, k]
-    scored[PREDICTED] = np.asarray(classes)[probs.argmax(axis=1)]
+    scored[PREDICTED] = call_classes(probs, classes, threshold)
     return scored, renamed

@@ -2,8 +2,8 @@
 
 Reads top to bottom: resolve the device, move the whole training set onto it once,
 then run epochs of index-sliced mini-batches (no DataLoader, no per-batch Python
-data work), keep the state with the best held-out loss, and stop when it has not
-improved for ``patience`` epochs.
+data work), keep the latest state whose held-out loss is within noise of the best,
+and stop when none has been for ``patience`` epochs.
 """
 
 from __future__ import annotations
@@ -41,7 +41,11 @@ class TrainConfig:
     batch_size: int = BASE_BATCH_SIZE
     lr: float = 3e-3  # Adam
     weight_decay: float = 1e-4
-    patience: int = 5  # epochs without a better held-out loss before stopping
+    patience: int = 5  # epochs without a kept state (see stop_tolerance) before stopping
+    # A later epoch is kept, not just a better one, while its held-out loss is within this
+    # many standard errors (of the paired per-row difference) of the best: on noisy labels
+    # the held-out loss is flat within noise while the clean accuracy still climbs.
+    stop_tolerance: float = 2.0
     schedule: str = "constant"  # constant | cosine (lr decays to 0 over `epochs`)
     loss: str = "ce"  # ce | gce (generalized cross-entropy) | forward (noise-corrected)
     # forward: P(given label j | true label i) as a K x K row-stochastic matrix.
@@ -202,6 +206,7 @@ def train_model(
     x_fit, y_fit, x_val, y_val = x[~val], y[~val], x[val], y[val]
     # Unweighted loss: cleanlab needs probabilities calibrated to the label frequencies.
     loss_fn = make_loss(config, device)
+    row_loss = make_loss(config, device, reduction="none")
     opt = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = (
         torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
@@ -213,7 +218,8 @@ def train_model(
     gen = torch.Generator(device=device).manual_seed(config.seed)
     batch = max(1, min(config.batch_size, len(y_fit)))
     result = TrainResult(0, 0, batch, str(device), lr=config.lr)
-    best_loss, best_state, stale = math.inf, copy.deepcopy(module.state_dict()), 0
+    best_loss, best_rows, stale = math.inf, None, 0
+    best_state = copy.deepcopy(module.state_dict())
     for epoch in range(config.epochs):
         # One epoch: a fresh permutation on the device, then contiguous slices of it.
         module.train()
@@ -232,14 +238,18 @@ def train_model(
         if schedule is not None:
             schedule.step()
         # Early stopping on the held-out slice; its labels are as noisy as the rest,
-        # which still ranks epochs correctly (the noise adds a constant in expectation).
-        val_loss = _mean_loss(module, x_val, y_val, loss_fn, use_amp) if len(y_val) else math.nan
+        # which still ranks epochs (the noise adds a constant in expectation), but only
+        # beyond the noise of the slice: a later epoch within it is kept.
+        rows = _row_losses(module, x_val, y_val, row_loss, use_amp) if len(y_val) else None
+        val_loss = float(rows.mean()) if rows is not None else math.nan
         result.val_loss.append(val_loss)
         result.epochs_run = epoch + 1
         if on_epoch is not None:
             on_epoch(epoch + 1, config.epochs, val_loss)
-        if not len(y_val) or val_loss < best_loss - 1e-4:
-            best_loss, stale, result.best_epoch = val_loss, 0, epoch + 1
+        if rows is not None and val_loss < best_loss:
+            best_loss, best_rows = val_loss, rows
+        if rows is None or no_worse(rows, best_rows, config.stop_tolerance):
+            stale, result.best_epoch = 0, epoch + 1
             best_state = copy.deepcopy(module.state_dict())
         else:
             stale += 1
@@ -252,8 +262,23 @@ def train_model(
 LOSSES = ("ce", "gce", "forward")
 
 
-def make_loss(config: TrainConfig, device: torch.device) -> Callable:
-    """The training loss ``loss(logits, labels)``, a mean over the batch.
+def no_worse(rows: torch.Tensor, best: torch.Tensor, tolerance: float) -> bool:
+    """Whether per-row held-out losses ``rows`` are within ``tolerance`` SE of ``best``.
+
+    The standard error is that of the mean paired difference (the same rows scored by
+    two epochs), so it shrinks with the slice and with how alike the epochs are.
+    """
+    diff = (rows - best).double()
+    if len(diff) < 2:
+        return bool(diff.mean() <= 0)
+    se = float(diff.std()) / math.sqrt(len(diff))
+    return float(diff.mean()) <= tolerance * se
+
+
+def make_loss(config: TrainConfig, device: torch.device, reduction: str = "mean") -> Callable:
+    """The training loss ``loss(logits, labels)``: a mean over the batch, or per row.
+
+    ``reduction="none"`` gives one loss per row (held-out scoring).
 
     - ``ce``: cross-entropy.
     - ``gce``: generalized cross-entropy ``(1 - p_y**q) / q`` (Zhang & Sabuncu 2018),
@@ -265,14 +290,17 @@ def make_loss(config: TrainConfig, device: torch.device) -> Callable:
     """
     if config.loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {config.loss!r}")
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    reduce = torch.mean if reduction == "mean" else (lambda v: v)
     if config.loss == "ce":
-        return nn.CrossEntropyLoss()
+        return nn.CrossEntropyLoss(reduction=reduction)
     if config.loss == "gce":
         q = config.gce_q
 
         def gce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             p = torch.softmax(logits.float(), 1).gather(1, y[:, None]).clamp_min(1e-7)
-            return ((1 - p.pow(q)) / q).mean()
+            return reduce(((1 - p.pow(q)) / q).ravel())
 
         return gce
     if config.transition is None:
@@ -281,7 +309,7 @@ def make_loss(config: TrainConfig, device: torch.device) -> Callable:
 
     def forward(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         noisy = torch.softmax(logits.float(), 1) @ t
-        return nn.functional.nll_loss(noisy.clamp_min(1e-7).log(), y)
+        return nn.functional.nll_loss(noisy.clamp_min(1e-7).log(), y, reduction=reduction)
 
     return forward
 
@@ -302,13 +330,14 @@ def predict_logits(
 
 
 @torch.no_grad()
-def _mean_loss(
-    module: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable, use_amp: bool
-) -> float:
+def _row_losses(
+    module: nn.Module, x: torch.Tensor, y: torch.Tensor, row_loss: Callable, use_amp: bool
+) -> torch.Tensor:
+    """Per-row losses of ``module`` on (x, y), shape (N,), float32 on x's device."""
     module.eval()
-    total = 0.0
+    out = []
     for start in range(0, len(y), 16384):
         with torch.autocast(x.device.type, dtype=torch.float16, enabled=use_amp):
             logits = module(x[start : start + 16384]).float()
-        total += float(loss_fn(logits, y[start : start + 16384])) * len(logits)
-    return total / len(y)
+        out.append(row_loss(logits, y[start : start + 16384]).float())
+    return torch.cat(out)

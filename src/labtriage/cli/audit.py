@@ -136,6 +136,7 @@ def audit(
             seed=seed,
             jobs=jobs,
             schedule=schedule,
+            audit=True,
         )
         t0 = time.perf_counter()
         data = read_data(assay, folds=folds, **data_options(locals()))

@@ -268,8 +268,14 @@ def make_lstm(
     seed: int,
     jobs: int | None,
     schedule: str = "cosine",
+    audit: bool = False,
 ):
-    """The unfitted LSTM the options describe; bad values are a ValueError (exit 2)."""
+    """The unfitted LSTM the options describe; bad values are a ValueError (exit 2).
+
+    ``audit``: for the audit's fold models, which stop at the lowest held-out loss
+    (``crossval.AUDIT_STOP_TOLERANCE``); otherwise the model ``labtriage train`` fits.
+    """
+    from labtriage.crossval import AUDIT_STOP_TOLERANCE
     from labtriage.model import LSTMClassifier
     from labtriage.train import resolve_device
 
@@ -284,6 +290,7 @@ def make_lstm(
         batch_size=_auto_or_count(batch_size, "--batch-size"),
         device=device,
         random_state=seed,
+        **({"stop_tolerance": AUDIT_STOP_TOLERANCE} if audit else {}),
     )
 
 

@@ -114,6 +114,7 @@ def estimate_noise_cmd(
                 seed=seed,
                 jobs=jobs,
                 schedule=schedule,
+                audit=True,
             )
             data = read_data(assay, folds=folds, **data_options(locals()))
             say_columns(console, data)

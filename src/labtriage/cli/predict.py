@@ -40,7 +40,10 @@ def predict(
     """Score every row of TABLE with a trained model: p_<class> per class and predicted_label.
 
     Writes every input column, then the probabilities and the predicted label, in
-    input order, to --out.
+    input order, to --out. p_<class> is the chance a measurement gives that label,
+    noise included. With two classes, predicted_label is the class more likely to be
+    true: where the training table's flips depend on the class, its threshold on p
+    moves away from 0.5 (the model card says where).
     """
     with errors(debug):
         from labtriage.modeldir import read_model_dir
@@ -54,7 +57,8 @@ def predict(
             raise ValueError(f"--out {out} is the input table: choose another --out")
         check_outputs_free([out], force=force)
         console = make_console(quiet)
-        model, _ = read_model_dir(model_dir)
+        model, doc = read_model_dir(model_dir)
+        decision = doc.get("decision") or {}
         from labtriage.predict import BATCH_ROWS
         from labtriage.report import RowProgressBar
 
@@ -66,13 +70,16 @@ def predict(
                 sheet=sheet_option(sheet),
                 device=device,
                 progress=bar,
+                threshold=decision.get("threshold"),
             )
         write_csv(out, result.frame)
-        render_predictions(Console(quiet=quiet), result, model.classes_, out)
+        render_predictions(Console(quiet=quiet), result, model.classes_, out, decision)
 
 
-def render_predictions(console: Console, result, classes, out: Path) -> None:
+def render_predictions(console: Console, result, classes, out: Path, decision: dict) -> None:
     """How many rows, how they were read, the predicted class counts, the file written."""
+    from labtriage.decision import decision_text
+
     frame = result.frame
     counts = frame["predicted_label"].value_counts()
     shares = ", ".join(f"{c}: {int(counts.get(c, 0)):,}" for c in classes)
@@ -82,6 +89,7 @@ def render_predictions(console: Console, result, classes, out: Path) -> None:
         f"predicted {shares}",
         soft_wrap=True,
     )
+    console.print(f"predicted_label: {decision_text(decision)}", soft_wrap=True)
     for old, new in result.renamed.items():
         console.print(f"note: input column '{old}' is written as '{new}'", soft_wrap=True)
     console.print(f"predictions {out}", soft_wrap=True)

@@ -118,6 +118,7 @@ def train(
 
 def render_training(console: Console, doc: dict, out: Path) -> None:
     """The trained model on the console: data, noise estimate, batch, quality, files."""
+    from labtriage.decision import decision_text
     from labtriage.modeldir import MODEL_DIR_FILES, batch_text, epochs_text, label_rule_text
 
     d, noise, t = doc["data"], doc["noise_estimate"], doc["training"]
@@ -134,6 +135,7 @@ def render_training(console: Console, doc: dict, out: Path) -> None:
     table.add_row("batch size", batch_text(t))
     table.add_row("schedule", f"{t['schedule']}, learning rate {t['learning_rate']:g}")
     table.add_row("epochs", epochs_text(t))
+    table.add_row("predicted_label", decision_text(doc.get("decision") or {}))
     if doc.get("pruned_rows") is not None:
         table.add_row("pruned", f"{len(doc['pruned_rows']):,} rows the audit flagged, left out")
     console.print(table)
