@@ -41,23 +41,22 @@ def test_resolve_device():
             resolve_device("cuda")
 
 
-def test_early_stopping_with_no_tolerance_keeps_the_best_epoch():
+def fit_pure_noise(config: TrainConfig, on_epoch=None):
+    """A small net fitted to random labels, 100 of 400 rows held out: it overfits at once."""
     torch.manual_seed(0)
     codes = np.random.default_rng(0).integers(1, 21, size=(400, 5))
-    labels = np.random.default_rng(1).integers(0, 2, size=400)  # pure noise: overfits at once
+    labels = np.random.default_rng(1).integers(0, 2, size=400)
     net = torch.nn.Sequential(
         torch.nn.Embedding(21, 16), torch.nn.Flatten(), torch.nn.Linear(80, 2)
     )
     val = np.arange(400) < 100
+    return train_model(net, codes, labels, config=config, val_mask=val, on_epoch=on_epoch)
+
+
+def test_early_stopping_with_no_tolerance_keeps_the_best_epoch():
     calls = []
-    result = train_model(
-        net,
-        codes,
-        labels,
-        config=TrainConfig(epochs=50, patience=3, lr=0.05, stop_tolerance=0.0),
-        val_mask=val,
-        on_epoch=lambda e, t, v: calls.append(v),
-    )
+    config = TrainConfig(epochs=50, patience=3, lr=0.05, stop_tolerance=0.0)
+    result = fit_pure_noise(config, on_epoch=lambda e, t, v: calls.append(v))
     assert result.epochs_run < 50
     assert result.epochs_run == result.best_epoch + 3
     assert result.val_loss == calls
@@ -65,14 +64,7 @@ def test_early_stopping_with_no_tolerance_keeps_the_best_epoch():
 
 
 def test_early_stopping_keeps_a_later_epoch_within_noise_and_stops_when_clearly_worse():
-    torch.manual_seed(0)
-    codes = np.random.default_rng(0).integers(1, 21, size=(400, 5))
-    labels = np.random.default_rng(1).integers(0, 2, size=400)  # pure noise: overfits at once
-    net = torch.nn.Sequential(
-        torch.nn.Embedding(21, 16), torch.nn.Flatten(), torch.nn.Linear(80, 2)
-    )
-    config = TrainConfig(epochs=50, patience=3, lr=0.05)  # the default tolerance, 2 SE
-    result = train_model(net, codes, labels, config=config, val_mask=np.arange(400) < 100)
+    result = fit_pure_noise(TrainConfig(epochs=50, patience=3, lr=0.05))  # tolerance 2 SE
     best = int(np.argmin(result.val_loss)) + 1
     assert result.epochs_run < 50  # memorising the noise is clearly worse: it stops
     assert result.epochs_run == result.best_epoch + 3
