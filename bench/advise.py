@@ -20,6 +20,9 @@ the option that realized more.
     python bench/advise.py --new-rows --seeds 6 --scenarios "GB1 20%, relabel 2x"
         # what 15 % more rows realize with the shipped trainer, with early stopping
         # off, and also with the table's batch (about 6 min a scenario)
+    python bench/advise.py --stopping --scenarios "mild 5%, relabel 2x"
+        # the realized options with the shipped early stopping (latest epoch within
+        # 2 SE of the lowest held-out loss) and with the lowest loss kept, seed by seed
     python bench/advise.py --fix-value --scenarios "mild 20%, relabel 1x"
         # what a fixed label is worth: the flips in the top of the worklist set right,
         # against as many flips set right at random (about 4 min a scenario)
@@ -37,9 +40,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from advise_studies import fix_value, new_rows
+from advise_studies import fix_value, new_rows, stopping
 from doc import command_line, markdown_table, write_block
 
+from labtriage.decision import call_classes
 from labtriage.encode import encode_sequences
 from labtriage.fit import fit_labels
 from labtriage.model import LSTMClassifier
@@ -94,12 +98,23 @@ def train_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, **
 
 
 def fit_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, **lstm):
-    """Clean-test accuracy of the shipped fit, and its ``train_result_``."""
+    """Clean-test accuracy of the shipped fit, its ``train_result_`` and its accuracy at 0.5.
+
+    Classes are called as ``labtriage predict`` calls them: at the fit's decision
+    threshold (``decision.call_classes``), which moves off 0.5 when the estimated
+    flip rates differ by class. The third value calls the most probable class.
+    """
     model = LSTMClassifier(random_state=seed, epochs=epochs, **lstm)
     groups = np.unique(codes, axis=0, return_inverse=True)[1].ravel()
     fit = fit_labels(codes, labels, groups, np.arange(2), lstm=model, seed=seed)
-    accuracy = float((fit.model.predict(test_codes) == test_truth).mean())
-    return accuracy, fit.model.train_result_
+    probs = fit.model.predict_proba(test_codes)
+    called = call_classes(probs, fit.model.classes_, fit.decision["threshold"])
+    at_half = fit.model.classes_[probs.argmax(axis=1)]
+    return (
+        float((called == test_truth).mean()),
+        fit.model.train_result_,
+        float((at_half == test_truth).mean()),
+    )
 
 
 _TRAINED: dict = {}  # accuracy of one (world, option, seed), shared across scenarios
@@ -113,7 +128,12 @@ def _old_value(name: str, column: str, default):
     return old.loc[name, column] if name in old.index else default
 
 
-def run_scenario(name: str, spec, args) -> dict:
+def carried_out(spec, args, out: Path):
+    """Both pure options of a scenario's world as training sets, beside the table as it is.
+
+    Returns ``{"now", "relabel", "collect"}`` -> (codes, labels), the clean test set
+    (codes, truth), and the rows re-measured (the top of the kept audit's ranking).
+    """
     landscape, noise, cost_new, cost_relabel = spec
     n = args.rows
     budget = 0.15 * n * cost_new
@@ -121,7 +141,32 @@ def run_scenario(name: str, spec, args) -> dict:
         landscape, n, int(budget / cost_new), args.test_rows, seed=3
     )
     labels = measure(truth, noise, seed=4)
-    out = WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
+    scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
+    r_all = int(budget // cost_relabel)
+    top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[:r_all]
+    remeasured = labels.copy()
+    remeasured[top] = measure(truth[top], noise, seed=5)
+    collected = np.concatenate([labels, measure(res_truth, noise, seed=6)])
+    codes, res_codes = encode_sequences(list(seqs)), encode_sequences(list(res_seqs))
+    width = max(codes.shape[1], res_codes.shape[1])
+    codes, res_codes = (np.pad(c, ((0, 0), (0, width - c.shape[1]))) for c in (codes, res_codes))
+    options = {"now": (codes, labels), "relabel": (codes, remeasured),
+               "collect": (np.concatenate([codes, res_codes]), collected)}  # fmt: skip
+    return options, (encode_sequences(list(test_seqs)), test_truth), (top, labels, truth)
+
+
+def run_dir(name: str) -> Path:
+    """The folder of a scenario's table, advice, audit and sweep."""
+    return WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
+
+
+def run_scenario(name: str, spec, args) -> dict:
+    landscape, noise, cost_new, cost_relabel = spec
+    n = args.rows
+    budget = 0.15 * n * cost_new
+    (seqs, truth), *_ = world(landscape, n, int(budget / cost_new), args.test_rows, seed=3)
+    labels = measure(truth, noise, seed=4)
+    out = run_dir(name)
     kept = all((out / "advice" / f).exists() for f in ("audit/scores.csv", "sweep/sweep.json"))
     reuse = args.reuse and kept  # the same table: advise reuses the audit, resumes the sweep
     if not reuse:
@@ -141,20 +186,10 @@ def run_scenario(name: str, spec, args) -> dict:
     if reuse:  # the time of the run that made the audit and the sweep
         advise_s = _old_value(name, "advise s", advise_s)
 
-    scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
-    r_all = int(budget // cost_relabel)
-    top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[:r_all]
-    remeasured = labels.copy()
-    remeasured[top] = measure(truth[top], noise, seed=5)
-    collected = np.concatenate([labels, measure(res_truth, noise, seed=6)])
-    codes, res_codes = encode_sequences(list(seqs)), encode_sequences(list(res_seqs))
-    width = max(codes.shape[1], res_codes.shape[1])
-    codes, res_codes = (np.pad(c, ((0, 0), (0, width - c.shape[1]))) for c in (codes, res_codes))
-    test_codes = encode_sequences(list(test_seqs))
+    options, (test_codes, test_truth), (top, labels, truth) = carried_out(spec, args, out)
     epochs = "auto" if args.epochs == "auto" else int(args.epochs)
     realized = {"now": [], "relabel": [], "collect": []}
-    options = {"now": (codes, labels), "relabel": (codes, remeasured),
-               "collect": (np.concatenate([codes, res_codes]), collected)}  # fmt: skip
+    at_half = {"now": [], "relabel": [], "collect": []}  # the most probable class called
     for s in range(args.seeds):
         for key, (x, y) in options.items():
             # "now" and "collect" do not depend on the relabel cost: trained once a world
@@ -166,11 +201,13 @@ def run_scenario(name: str, spec, args) -> dict:
                 n,
                 args.test_rows,
                 args.epochs,
-                r_all * (key == "relabel"),
+                len(top) * (key == "relabel"),
             )
             if memo not in _TRAINED:
-                _TRAINED[memo] = train_and_score(x, y, test_codes, test_truth, s, epochs)
-            realized[key].append(_TRAINED[memo])
+                fitted = fit_and_score(x, y, test_codes, test_truth, s, epochs)
+                _TRAINED[memo] = (fitted[0], fitted[2])
+            realized[key].append(_TRAINED[memo][0])
+            at_half[key].append(_TRAINED[memo][1])
     real = {k: np.array(v) for k, v in realized.items()}
     diff = real["relabel"] - real["collect"]
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
@@ -185,6 +222,7 @@ def run_scenario(name: str, spec, args) -> dict:
         "pred gain collect": round(p["collect"] - p["now"], 4),
         "real gain collect": round(float((real["collect"] - real["now"]).mean()), 4),
         "real now": round(float(real["now"].mean()), 4), "pred now": p["now"],
+        "real now at 0.5": round(float(np.mean(at_half["now"])), 4),
         "real relabel - collect": round(float(diff.mean()), 4), "se": round(se, 4),
         "decisive": bool(abs(diff.mean()) > 2 * se) if se == se else False,
         "verdict": verdict(rec, better),
@@ -210,7 +248,7 @@ def repredict(name: str, old: pd.Series, args) -> dict:
     of the audit's ranking, the collected rows the reserve), so they are kept.
     """
     *_, cost_new, cost_relabel = SCENARIOS[name]
-    out = WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
+    out = run_dir(name)
     kept = out / "advice"
     # Resuming the kept sweep trains only the cells it lacks (the relabel cells).
     grown = subprocess.run(
@@ -257,11 +295,13 @@ def main() -> None:
     parser.add_argument("--price-found-flips", action="store_true", help="with --repredict")
     parser.add_argument("--fix-value", action="store_true")
     parser.add_argument("--new-rows", action="store_true")
+    parser.add_argument("--stopping", action="store_true")
     args = parser.parse_args()
     studies = {  # flag: (rows of one scenario, block, heading)
         "new_rows": (new_rows, "advise-new-rows", "What new rows realize"),
         "fix_value": (lambda name, args: [fix_value(name, args)], "advise-fix-value",
                       "What a fixed label is worth"),
+        "stopping": (stopping, "advise-stopping", "What the stopping rule changes"),
     }  # fmt: skip
     for flag, (study, block, heading) in studies.items():
         if getattr(args, flag):

@@ -1,10 +1,12 @@
-"""Two studies behind the replay (``advise.py``): what a fixed label and a new row realize.
+"""Studies behind the replay (``advise.py``): what a fixed label and a new row realize.
 
 ``fix_value``: the flips among the top of a kept worklist set right with the truth,
 beside as many flips set right at random. ``new_rows``: 15 % more rows, seed by seed,
 with the previous batch cap, the shipped trainer, with early stopping off, and also
-with the table's batch.
-Both run on the replay's worlds; ``advise.py --fix-value`` and ``--new-rows`` call them.
+with the table's batch. ``stopping``: both pure options with the shipped early
+stopping and with the lowest held-out loss kept.
+All run on the replay's worlds; ``advise.py --fix-value``, ``--new-rows`` and
+``--stopping`` call them.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def new_rows(name: str, args) -> list[dict]:
             rule = PREVIOUS_RULE if variant == VARIANTS[0] else noise_scaled_batch_size
             for key, (x, y) in options.items():
                 with mock.patch("labtriage.model.noise_scaled_batch_size", rule):
-                    a, result = r.fit_and_score(x, y, test_codes, test_truth, s, epochs, **lstm)
+                    a, result, _ = r.fit_and_score(x, y, test_codes, test_truth, s, epochs, **lstm)
                 batch = result.batch_size if (variant, key) == ("shipped", "now") else batch
                 acc.setdefault((variant, key), []).append(a)
                 best.setdefault((variant, key), []).append(result.best_epoch)
@@ -102,7 +104,7 @@ def fix_value(name: str, args) -> dict:
         landscape, n, int(budget), args.test_rows, seed=3
     )
     labels = r.measure(truth, noise, seed=4)
-    out = r.WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
+    out = r.run_dir(name)
     scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
     top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[: int(budget)]
     found = top[labels[top] != truth[top]]
@@ -125,3 +127,36 @@ def fix_value(name: str, args) -> dict:
         "gain, as many random flips fixed": round(float(gain_random), 4),
         "ratio": round(float(gain_top / gain_random), 2) if gain_random > 0 else None,
     }  # fmt: skip
+
+
+# Early stopping compared by ``stopping``: the shipped rule and the one before it.
+STOPPING = {"within 2 SE of the lowest (shipped)": 2.0, "lowest held-out loss": 0.0}
+
+
+def stopping(name: str, args) -> list[dict]:
+    """Both pure options realized with each early-stopping rule, seed by seed.
+
+    Uses the scenario's kept audit (the rows re-measured are the top of its ranking,
+    as in the replay). Gains are paired by seed; *se* is their standard error.
+    """
+    r = _replay()
+    options, (test_codes, test_truth), _ = r.carried_out(r.SCENARIOS[name], args, r.run_dir(name))
+    epochs = "auto" if args.epochs == "auto" else int(args.epochs)
+    rows = []
+    for rule, tolerance in STOPPING.items():
+        acc = {
+            key: np.array([
+                r.train_and_score(x, y, test_codes, test_truth, s, epochs,
+                                  stop_tolerance=tolerance)
+                for s in range(args.seeds)
+            ])
+            for key, (x, y) in options.items()
+        }  # fmt: skip
+        row = {"scenario": name, "stopping": rule, "seeds": args.seeds,
+               "now": round(float(acc["now"].mean()), 4)}  # fmt: skip
+        for key in ("relabel", "collect"):
+            gain = acc[key] - acc["now"]
+            row[f"gain {key}"] = round(float(gain.mean()), 4)
+            row[f"se {key}"] = round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 4)
+        rows.append(row)
+    return rows

@@ -264,6 +264,40 @@ def test_advise_new_rows_compares_four_trainers_seed_by_seed():
     )
 
 
+def test_advise_carries_out_both_options_and_compares_stopping(tmp_path, monkeypatch):
+    import argparse
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import advise as replay
+        import advise_studies
+    finally:
+        sys.path.remove(str(BENCH))
+    monkeypatch.setattr(replay, "WORK", tmp_path)
+    name = "mild 20%, relabel 1x"
+    audit = replay.run_dir(name) / "advice" / "audit"
+    audit.mkdir(parents=True)
+    ranked = np.random.default_rng(0).permutation(300)  # the kept audit's order
+    pd.DataFrame({"row": ranked, "quality": np.linspace(0, 1, 300)}).to_csv(
+        audit / "scores.csv", index=False
+    )
+    args = argparse.Namespace(rows=300, test_rows=100, seeds=2, epochs="1")
+    options, (test_codes, test_truth), (top, labels, _) = replay.carried_out(
+        replay.SCENARIOS[name], args, replay.run_dir(name)
+    )
+    # Budget 45 at equal costs: the top 45 rows re-measured, 45 reserve rows added.
+    assert list(top) == list(ranked[:45])
+    changed = np.flatnonzero(options["relabel"][1] != labels)
+    assert set(changed) <= set(top) and len(changed) > 0
+    codes, collected = options["collect"]
+    assert len(codes) == len(collected) == 345 and (collected[:300] == labels).all()
+    assert len(test_codes) == len(test_truth) == 100
+    rows = replay.stopping(name, args)
+    assert [r["stopping"] for r in rows] == list(advise_studies.STOPPING)
+    for r in rows:
+        assert 0.3 < r["now"] < 1 and r["se relabel"] >= 0 and r["se collect"] >= 0
+
+
 def test_by_benchmark_lays_out_plates_and_counts_flags():
     sys.path.insert(0, str(BENCH))
     try:
