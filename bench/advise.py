@@ -128,19 +128,30 @@ def _old_value(name: str, column: str, default):
     return old.loc[name, column] if name in old.index else default
 
 
-def carried_out(spec, args, out: Path):
+def scenario_world(spec, args):
+    """A scenario's table (sequences, true and measured labels), reserve and test set.
+
+    The reserve holds the new rows the budget buys (15 % of the table); the table's
+    labels carry the scenario's noise.
+    """
+    landscape, noise, cost_new, _ = spec
+    budget = 0.15 * args.rows * cost_new
+    (seqs, truth), reserve, test = world(
+        landscape, args.rows, int(budget / cost_new), args.test_rows, seed=3
+    )
+    return (seqs, truth, measure(truth, noise, seed=4)), reserve, test
+
+
+def carried_out(made, spec, args, out: Path):
     """Both pure options of a scenario's world as training sets, beside the table as it is.
 
-    Returns ``{"now", "relabel", "collect"}`` -> (codes, labels), the clean test set
-    (codes, truth), and the rows re-measured (the top of the kept audit's ranking).
+    ``made`` is :func:`scenario_world`'s. Returns ``{"now", "relabel", "collect"}`` ->
+    (codes, labels), the clean test set (codes, truth), and the rows re-measured (the
+    top of the kept audit's ranking) with the table's labels and truth.
     """
-    landscape, noise, cost_new, cost_relabel = spec
-    n = args.rows
-    budget = 0.15 * n * cost_new
-    (seqs, truth), (res_seqs, res_truth), (test_seqs, test_truth) = world(
-        landscape, n, int(budget / cost_new), args.test_rows, seed=3
-    )
-    labels = measure(truth, noise, seed=4)
+    noise, cost_new, cost_relabel = spec[1:]
+    (seqs, truth, labels), (res_seqs, res_truth), (test_seqs, test_truth) = made
+    budget = 0.15 * args.rows * cost_new
     scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
     r_all = int(budget // cost_relabel)
     top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[:r_all]
@@ -164,8 +175,8 @@ def run_scenario(name: str, spec, args) -> dict:
     landscape, noise, cost_new, cost_relabel = spec
     n = args.rows
     budget = 0.15 * n * cost_new
-    (seqs, truth), *_ = world(landscape, n, int(budget / cost_new), args.test_rows, seed=3)
-    labels = measure(truth, noise, seed=4)
+    made = scenario_world(spec, args)
+    (seqs, _, labels), *_ = made
     out = run_dir(name)
     kept = all((out / "advice" / f).exists() for f in ("audit/scores.csv", "sweep/sweep.json"))
     reuse = args.reuse and kept  # the same table: advise reuses the audit, resumes the sweep
@@ -186,7 +197,7 @@ def run_scenario(name: str, spec, args) -> dict:
     if reuse:  # the time of the run that made the audit and the sweep
         advise_s = _old_value(name, "advise s", advise_s)
 
-    options, (test_codes, test_truth), (top, labels, truth) = carried_out(spec, args, out)
+    options, (test_codes, test_truth), (top, labels, truth) = carried_out(made, spec, args, out)
     epochs = "auto" if args.epochs == "auto" else int(args.epochs)
     realized = {"now": [], "relabel": [], "collect": []}
     at_half = {"now": [], "relabel": [], "collect": []}  # the most probable class called

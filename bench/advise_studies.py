@@ -41,12 +41,10 @@ def new_rows(name: str, args) -> list[dict]:
     batch the shipped trainer chose for the table without the new rows.
     """
     r = _replay()
-    landscape, noise, *_ = r.SCENARIOS[name]
-    n = args.rows
-    (seqs, truth), (res_seqs, res_truth), (test_seqs, test_truth) = r.world(
-        landscape, n, int(0.15 * n), args.test_rows, seed=3
+    noise = r.SCENARIOS[name][1]
+    (seqs, _, labels), (res_seqs, res_truth), (test_seqs, test_truth) = r.scenario_world(
+        r.SCENARIOS[name], args
     )
-    labels = r.measure(truth, noise, seed=4)
     more = np.concatenate([labels, r.measure(res_truth, noise, seed=6)])
     codes, res_codes, test_codes = (
         encode_sequences(list(x)) for x in (seqs, res_seqs, test_seqs)
@@ -97,13 +95,8 @@ def fix_value(name: str, args) -> dict:
     gains says what a flip the audit finds is worth in those units.
     """
     r = _replay()
-    landscape, noise, *_ = r.SCENARIOS[name]
-    n = args.rows
-    budget = 0.15 * n
-    (seqs, truth), _, (test_seqs, test_truth) = r.world(
-        landscape, n, int(budget), args.test_rows, seed=3
-    )
-    labels = r.measure(truth, noise, seed=4)
+    budget = 0.15 * args.rows
+    (seqs, truth, labels), _, (test_seqs, test_truth) = r.scenario_world(r.SCENARIOS[name], args)
     out = r.run_dir(name)
     scores = pd.read_csv(out / "advice" / "audit" / "scores.csv")
     top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[: int(budget)]
@@ -141,7 +134,9 @@ def stopping(name: str, args) -> list[dict]:
     as in the replay). Gains are paired by seed; *se* is their standard error.
     """
     r = _replay()
-    options, (test_codes, test_truth), _ = r.carried_out(r.SCENARIOS[name], args, r.run_dir(name))
+    spec = r.SCENARIOS[name]
+    made = r.scenario_world(spec, args)
+    options, (test_codes, test_truth), _ = r.carried_out(made, spec, args, r.run_dir(name))
     epochs = "auto" if args.epochs == "auto" else int(args.epochs)
     rows = []
     for rule, tolerance in STOPPING.items():

@@ -282,20 +282,39 @@ def test_advise_carries_out_both_options_and_compares_stopping(tmp_path, monkeyp
         audit / "scores.csv", index=False
     )
     args = argparse.Namespace(rows=300, test_rows=100, seeds=2, epochs="1")
-    options, (test_codes, test_truth), (top, labels, _) = replay.carried_out(
-        replay.SCENARIOS[name], args, replay.run_dir(name)
+    spec = replay.SCENARIOS[name]
+    made = replay.scenario_world(spec, args)
+    options, (test_codes, test_truth), (top, labels, truth) = replay.carried_out(
+        made, spec, args, replay.run_dir(name)
     )
     # Budget 45 at equal costs: the top 45 rows re-measured, 45 reserve rows added.
     assert list(top) == list(ranked[:45])
+    assert (labels == made[0][2]).all() and (labels != truth).mean() == pytest.approx(0.2, abs=0.06)
     changed = np.flatnonzero(options["relabel"][1] != labels)
     assert set(changed) <= set(top) and len(changed) > 0
     codes, collected = options["collect"]
     assert len(codes) == len(collected) == 345 and (collected[:300] == labels).all()
     assert len(test_codes) == len(test_truth) == 100
+
+    # The study trains every option with every rule and seed, and pairs gains by seed.
+    calls = []
+    base = {"now": 0.80, "relabel": 0.83, "collect": 0.81}
+
+    def fake(x, y, tc, tt, seed, epochs, stop_tolerance):
+        key = next(k for k, (xo, yo) in options.items() if len(xo) == len(x) and (yo == y).all())
+        calls.append((key, seed, stop_tolerance))
+        return base[key] + 0.01 * seed + stop_tolerance / 100
+
+    monkeypatch.setattr(replay, "train_and_score", fake)
     rows = replay.stopping(name, args)
+    assert sorted(calls) == sorted(
+        (k, s, t) for k in base for s in range(2) for t in advise_studies.STOPPING.values()
+    )
     assert [r["stopping"] for r in rows] == list(advise_studies.STOPPING)
-    for r in rows:
-        assert 0.3 < r["now"] < 1 and r["se relabel"] >= 0 and r["se collect"] >= 0
+    for r, tolerance in zip(rows, advise_studies.STOPPING.values(), strict=True):
+        assert r["now"] == pytest.approx(0.805 + tolerance / 100)
+        assert r["gain relabel"] == pytest.approx(0.03) and r["gain collect"] == pytest.approx(0.01)
+        assert r["se relabel"] == r["se collect"] == 0  # the seed's shift cancels in the pair
 
 
 def test_by_benchmark_lays_out_plates_and_counts_flags():
