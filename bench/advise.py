@@ -22,7 +22,8 @@ the option that realized more.
         # off, and also with the table's batch (about 6 min a scenario)
     python bench/advise.py --stopping --scenarios "mild 5%, relabel 2x"
         # the realized options with the shipped early stopping (latest epoch within
-        # 2 SE of the lowest held-out loss), within 1 SE and with the lowest loss kept
+        # 2 SE of the lowest held-out loss, counted on at least 5,000 rows), with the
+        # rule before it (2 SE of the slice as it is), within 1 SE and the lowest loss
     python bench/advise.py --fix-value --scenarios "mild 20%, relabel 1x"
         # what a fixed label is worth: the flips in the top of the worklist set right,
         # against as many flips set right at random (about 4 min a scenario)

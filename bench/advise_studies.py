@@ -4,7 +4,8 @@
 beside as many flips set right at random. ``new_rows``: 15 % more rows, seed by seed,
 with the previous batch cap, the shipped trainer, with early stopping off, and also
 with the table's batch. ``stopping``: both pure options with the shipped early
-stopping, with a tolerance of one standard error and with the lowest held-out loss.
+stopping, with the rule before it (2 SE of the slice as it is), with one standard
+error and with the lowest held-out loss.
 All run on the replay's worlds; ``advise.py --fix-value``, ``--new-rows`` and
 ``--stopping`` call them.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from labtriage.encode import encode_sequences
-from labtriage.train import noise_scaled_batch_size
+from labtriage.train import STOP_SLICE_ROWS, no_worse, noise_scaled_batch_size
 
 # The batch rule before the cap kept 64 steps an epoch: 16, as ``new_rows`` compares.
 PREVIOUS_RULE = partial(noise_scaled_batch_size, min_steps=16)
@@ -123,8 +124,13 @@ def fix_value(name: str, args) -> dict:
 
 
 # Early stopping compared by ``stopping``: the shipped rule and the one before it.
-STOPPING = {"within 2 SE of the lowest (shipped)": 2.0, "within 1 SE": 1.0,
-            "lowest held-out loss": 0.0}  # fmt: skip
+# rule: (stop_tolerance, the slice size its standard error is counted on at least)
+STOPPING = {
+    f"2 SE of a {STOP_SLICE_ROWS:,}-row slice (shipped)": (2.0, STOP_SLICE_ROWS),
+    "within 2 SE (the previous default)": (2.0, 0),
+    "within 1 SE": (1.0, 0),
+    "lowest held-out loss": (0.0, 0),
+}
 
 
 def stopping(name: str, args) -> list[dict]:
@@ -139,15 +145,16 @@ def stopping(name: str, args) -> list[dict]:
     options, (test_codes, test_truth), _ = r.carried_out(made, spec, args, r.run_dir(name))
     epochs = "auto" if args.epochs == "auto" else int(args.epochs)
     rows = []
-    for rule, tolerance in STOPPING.items():
-        acc = {
-            key: np.array([
-                r.train_and_score(x, y, test_codes, test_truth, s, epochs,
-                                  stop_tolerance=tolerance)
-                for s in range(args.seeds)
-            ])
-            for key, (x, y) in options.items()
-        }  # fmt: skip
+    for rule, (tolerance, floor) in STOPPING.items():
+        with mock.patch("labtriage.train.no_worse", partial(no_worse, floor=floor)):
+            acc = {
+                key: np.array([
+                    r.train_and_score(x, y, test_codes, test_truth, s, epochs,
+                                      stop_tolerance=tolerance)
+                    for s in range(args.seeds)
+                ])
+                for key, (x, y) in options.items()
+            }  # fmt: skip
         row = {"scenario": name, "stopping": rule, "seeds": args.seeds,
                "now": round(float(acc["now"].mean()), 4)}  # fmt: skip
         for key in ("relabel", "collect"):

@@ -11,9 +11,11 @@ trainers (``TRAINERS``), nothing else tuned:
 - ``batch 256, cosine budget``: the same schedule at the base batch;
 - ``cosine budget, lowest held-out loss``: the shipped trainer with the previous
   early stopping, which kept the epoch with the lowest held-out loss (the shipped one
-  keeps the latest epoch within two standard errors of it, ``stop_tolerance``);
+  keeps the latest epoch within two standard errors of it, ``stop_tolerance``, the
+  error counted on at least ``train.STOP_SLICE_ROWS`` held-out rows);
 - ``cosine budget, within 1 SE``: the shipped trainer keeping the latest epoch within
-  one standard error of the lowest held-out loss;
+  one standard error of the lowest held-out loss (rows before 2026-12-06 counted it
+  on the slice as it was; that differs only where the slice is under 5,000 rows);
 - ``forward correction``: cross-entropy through the noise transition (Patrini et
   al. 2017), the transition from the flip rate, on the cosine budget;
 - ``generalized cross-entropy``: the robust loss of Zhang & Sabuncu (2018), q = 0.7,

@@ -301,18 +301,24 @@ def test_advise_carries_out_both_options_and_compares_stopping(tmp_path, monkeyp
     base = {"now": 0.80, "relabel": 0.83, "collect": 0.81}
 
     def fake(x, y, tc, tt, seed, epochs, stop_tolerance):
+        from labtriage import train
+
         key = next(k for k, (xo, yo) in options.items() if len(xo) == len(x) and (yo == y).all())
-        calls.append((key, seed, stop_tolerance))
-        return base[key] + 0.01 * seed + stop_tolerance / 100
+        floor = train.no_worse.keywords["floor"]  # the rule the trainer would apply
+        calls.append((key, seed, stop_tolerance, floor))
+        return base[key] + 0.01 * seed + stop_tolerance / 100 + floor / 1e6
 
     monkeypatch.setattr(replay, "train_and_score", fake)
     rows = replay.stopping(name, args)
     assert sorted(calls) == sorted(
-        (k, s, t) for k in base for s in range(2) for t in advise_studies.STOPPING.values()
+        (k, s, *rule) for k in base for s in range(2) for rule in advise_studies.STOPPING.values()
     )
+    from labtriage import train
+
+    assert not hasattr(train.no_worse, "keywords")  # the shipped rule is back afterwards
     assert [r["stopping"] for r in rows] == list(advise_studies.STOPPING)
-    for r, tolerance in zip(rows, advise_studies.STOPPING.values(), strict=True):
-        assert r["now"] == pytest.approx(0.805 + tolerance / 100)
+    for r, (tolerance, floor) in zip(rows, advise_studies.STOPPING.values(), strict=True):
+        assert r["now"] == pytest.approx(0.805 + tolerance / 100 + floor / 1e6)
         assert r["gain relabel"] == pytest.approx(0.03) and r["gain collect"] == pytest.approx(0.01)
         assert r["se relabel"] == r["se collect"] == 0  # the seed's shift cancels in the pair
 
@@ -406,3 +412,51 @@ def test_calibration_battery_scores_both_estimators(tmp_path, monkeypatch):
     )
     summary = calibration.summary(out.assign(command="c"))
     assert summary["tables"].tolist() == [1, 1]
+
+
+def test_stopping_rules_replayed_on_a_trace_keep_the_epochs_a_fit_keeps(tmp_path, monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import stopping
+        from quality import simulated
+    finally:
+        sys.path.remove(str(BENCH))
+    from labtriage.model import LSTMClassifier
+    from labtriage.noise import inject_label_noise
+
+    codes, truth, _, _ = simulated(700)
+    noisy, _ = inject_label_noise(truth[:500], 0.3, n_classes=2, seed=0)
+    stopping.Traced.sink = {"test": codes[500:]}
+    fit = stopping.traced(random_state=0, epochs=8, noise_rate=0.3).fit(codes[:500], noisy)
+    trace = stopping.Traced.sink
+    val = np.stack(trace["val"])
+    assert val.shape == (8, fit.val_mask_.sum()) and len(trace["test_p"]) == 8
+    # The recomputed per-row losses are the ones the training loop scored.
+    assert val.mean(axis=1) == pytest.approx(fit.train_result_.val_loss, abs=1e-5)
+    # Replaying a rule keeps the epoch a fit with that rule keeps (same seed, same path).
+    for tolerance in (0.0, 2.0):
+        plain = LSTMClassifier(random_state=0, epochs=8, noise_rate=0.3, stop_tolerance=tolerance)
+        kept = plain.fit(codes[:500], noisy).train_result_.best_epoch
+        rule = stopping.sequential(stopping.within_se(tolerance, floor=stopping.STOP_SLICE_ROWS))
+        assert rule(val) + 1 == kept
+    # A trailing mean keeps the last epoch of its lowest window and honours patience.
+    losses = np.array([[5.0], [3.0], [1.0], [1.2], [1.1], [4.0], [4.0], [0.0]])
+    assert stopping.trailing(2, patience=2)(losses) == 3  # (1.0+1.2)/2 < (3+1)/2, then stop
+    assert stopping.trailing(1, patience=10)(losses) == 7
+
+    # Gains pair each option with its own table's "now", seed by seed.
+    per_fit = pd.DataFrame(
+        [
+            {"world": f"{table}, relabel {c}: {option}", "seed": s, "rule": rule,
+             "accuracy": acc + s / 100, "epoch": 1}
+            for table, c, now in (("mild 20%", "1x", 0.80), ("GB1 5%", "2x", 0.90))
+            for option, acc in (("now", now), ("relabel", now + 0.02), ("collect", now + 0.01))
+            for s in range(2)
+            for rule in ("best in hindsight", *stopping.RULES)
+        ]
+    )  # fmt: skip
+    table = stopping.summary(per_fit).set_index("rule")
+    assert table["gain relabel"].tolist() == pytest.approx([0.02] * len(table))
+    assert table["gain collect"].tolist() == pytest.approx([0.01] * len(table))
+    assert table["8k now"].tolist() == pytest.approx([0.855] * len(table))
+    assert (table["mean shortfall"] == 0).all()

@@ -17,6 +17,7 @@ from labtriage.crossval import AUDIT_STOP_TOLERANCE
 from labtriage.encode import encode_sequences
 from labtriage.model import LSTMClassifier
 from labtriage.modeldir import MODEL_DIR_FILES
+from labtriage.train import STOP_SLICE_ROWS
 
 runner = CliRunner()
 FAST = ["--folds", "3", "--epochs", "2", "--quiet"]
@@ -151,6 +152,7 @@ def test_train_json_and_force(tmp_path, small_csv):
     # train keeps the latest epoch within noise of the best; the audit's folds do not
     assert summary["training"]["stop_tolerance"] == doc["estimator"]["params"]["stop_tolerance"]
     assert doc["estimator"]["params"]["stop_tolerance"] > AUDIT_STOP_TOLERANCE
+    assert summary["training"]["stop_slice_rows"] == STOP_SLICE_ROWS
     assert runner.invoke(app, args).exit_code == 2  # refuses to overwrite
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from labtriage.train import (
+    STOP_SLICE_ROWS,
     TrainConfig,
     no_worse,
     noise_scaled_batch_size,
@@ -80,6 +81,23 @@ def test_no_worse_compares_paired_row_losses_against_their_standard_error():
     assert not no_worse(best + jitter + 0.001, best, 0.0)
     assert not no_worse(best + jitter + 0.01, best, 2.0)  # 14 standard errors worse
     assert no_worse(best - 0.2, best, 0.0)
+
+
+def test_no_worse_does_not_widen_its_tolerance_on_a_small_slice():
+    # 800 rows whose paired differences have spread 0.1: a shift of 0.001 is 0.28 SE of
+    # this slice but 0.71 SE of a STOP_SLICE_ROWS-row one (5,000), and 0.0035 is 0.99
+    # against 2.47: the tolerance is counted in the larger slice's standard errors.
+    rng = np.random.default_rng(1)
+    best = torch.from_numpy(rng.exponential(0.5, 800))
+    jitter = torch.from_numpy(rng.normal(0.0, 0.1, 800))
+    jitter = (jitter - jitter.mean()) / jitter.std() * 0.1  # exact spread, no mean shift
+    worse = best + jitter + 0.001
+    assert STOP_SLICE_ROWS == 5_000
+    assert no_worse(worse, best, 2.0)
+    assert not no_worse(worse, best, 0.5)  # 0.3 plain SE worse: kept without the floor
+    assert no_worse(worse, best, 0.5, floor=0)
+    assert not no_worse(best + jitter + 0.0035, best, 2.0)  # 2.5 floor SE worse
+    assert no_worse(best + jitter + 0.0035, best, 2.0, floor=0)  # 1.0 SE of 800 rows
 
 
 def test_cosine_schedule_decays_the_learning_rate_each_epoch(monkeypatch):

@@ -154,10 +154,12 @@ class LSTMClassifier(ClassifierMixin, BaseEstimator):
         Epochs without a kept state before stopping.
     stop_tolerance : float, default 2.0
         A later epoch is kept while its held-out loss is within this many standard
-        errors of the best (0: only a better loss). On noisy labels the held-out loss
-        flattens within its noise while clean accuracy still climbs; keeping only the
-        lowest loss stopped 200,000-row fits after their first epoch
-        (``docs/benchmarks.md``, "Early stopping on noisy labels").
+        errors of the best (0: only a better loss), counted as if the slice held at
+        least ``train.STOP_SLICE_ROWS`` rows, so a small table's narrow slice does not
+        widen it. On noisy labels the held-out loss flattens within its noise while
+        clean accuracy still climbs; keeping only the lowest loss stopped 200,000-row
+        fits after their first epoch (``docs/benchmarks.md``, "Early stopping on noisy
+        labels").
     device : {"auto", "cpu", "cuda"}, default "auto"
     random_state : int, default 0
         Seeds the initialisation, the held-out slice, dropout and the batch order.

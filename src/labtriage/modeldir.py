@@ -31,7 +31,7 @@ from labtriage.io import Assay
 from labtriage.model import LSTMClassifier
 from labtriage.modelfile import MODEL_FILE, WEIGHTS_FILE, read_model_json
 from labtriage.report import check_outputs_free, library_versions
-from labtriage.train import MIN_STEPS_PER_EPOCH
+from labtriage.train import MIN_STEPS_PER_EPOCH, STOP_SLICE_ROWS
 
 CARD_FILE = "MODEL_CARD.md"
 _CROSS_ENTROPY = "ce"  # the loss whose probabilities are calibrated to the given labels
@@ -169,6 +169,7 @@ def _training_record(model: LSTMClassifier) -> dict:
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "stop_tolerance": params["stop_tolerance"],
+        "stop_slice_rows": STOP_SLICE_ROWS,  # its standard errors: of at least this many rows
         "device": result.device,
         "n_train_rows": int((~model.val_mask_).sum()),
         "n_held_out_rows": int(model.val_mask_.sum()),
