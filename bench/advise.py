@@ -118,11 +118,12 @@ def fit_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, **ls
     )
 
 
+DRAW = 0  # which draw of the worlds (--draw); 0: the seeds the results were first run with
 _TRAINED: dict = {}  # accuracy of one (world, option, seed), shared across scenarios
 
 
 def _old_value(name: str, column: str, default):
-    path = HERE / "results" / "advise.csv"
+    path = results("advise")
     if not path.exists():
         return default
     old = pd.read_csv(path).set_index("scenario")
@@ -138,9 +139,9 @@ def scenario_world(spec, args):
     landscape, noise, cost_new, _ = spec
     budget = 0.15 * args.rows * cost_new
     (seqs, truth), reserve, test = world(
-        landscape, args.rows, int(budget / cost_new), args.test_rows, seed=3
+        landscape, args.rows, int(budget / cost_new), args.test_rows, seed=drawn(3)
     )
-    return (seqs, truth, measure(truth, noise, seed=4)), reserve, test
+    return (seqs, truth, measure(truth, noise, seed=drawn(4))), reserve, test
 
 
 def carried_out(made, spec, args, out: Path):
@@ -157,8 +158,8 @@ def carried_out(made, spec, args, out: Path):
     r_all = int(budget // cost_relabel)
     top = scores.sort_values("quality", kind="stable")["row"].to_numpy()[:r_all]
     remeasured = labels.copy()
-    remeasured[top] = measure(truth[top], noise, seed=5)
-    collected = np.concatenate([labels, measure(res_truth, noise, seed=6)])
+    remeasured[top] = measure(truth[top], noise, seed=drawn(5))
+    collected = np.concatenate([labels, measure(res_truth, noise, seed=drawn(6))])
     codes, res_codes = encode_sequences(list(seqs)), encode_sequences(list(res_seqs))
     width = max(codes.shape[1], res_codes.shape[1])
     codes, res_codes = (np.pad(c, ((0, 0), (0, width - c.shape[1]))) for c in (codes, res_codes))
@@ -169,7 +170,22 @@ def carried_out(made, spec, args, out: Path):
 
 def run_dir(name: str) -> Path:
     """The folder of a scenario's table, advice, audit and sweep."""
-    return WORK / name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
+    slug = name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
+    return WORK / (slug + (f"_draw{DRAW}" if DRAW else ""))
+
+
+def drawn(seed: int) -> int:
+    """The seed of one draw of the worlds (``--draw``; draw 0 keeps the seeds as they were)."""
+    return seed + 100 * DRAW
+
+
+def results(stem: str) -> Path:
+    """A results file of this draw: ``advise.csv`` for draw 0, ``advise_draw1.csv`` ..."""
+    return HERE / "results" / (stem + (f"_draw{DRAW}" if DRAW else "") + ".csv")
+
+
+def block(name: str) -> str:
+    return name + (f"-draw{DRAW}" if DRAW else "")
 
 
 def run_scenario(name: str, spec, args) -> dict:
@@ -308,32 +324,38 @@ def main() -> None:
     parser.add_argument("--fix-value", action="store_true")
     parser.add_argument("--new-rows", action="store_true")
     parser.add_argument("--stopping", action="store_true")
+    parser.add_argument(
+        "--draw", type=int, default=0, help="another draw of every world (seeds + 100 x draw)"
+    )
     args = parser.parse_args()
+    global DRAW
+    DRAW = args.draw
     studies = {  # flag: (rows of one scenario, block, heading)
         "new_rows": (new_rows, "advise-new-rows", "What new rows realize"),
         "fix_value": (lambda name, args: [fix_value(name, args)], "advise-fix-value",
                       "What a fixed label is worth"),
         "stopping": (stopping, "advise-stopping", "What the stopping rule changes"),
     }  # fmt: skip
-    for flag, (study, block, heading) in studies.items():
+    for flag, (study, stem, heading) in studies.items():
         if getattr(args, flag):
             names = args.scenarios.split(";")
             rows = pd.DataFrame([r for name in names for r in study(name, args)])
             print(rows.to_string(index=False))
-            rows.to_csv(HERE / "results" / f"{block.replace('-', '_')}.csv", index=False)
+            rows.to_csv(results(stem.replace("-", "_")), index=False)
             text = f"{command_line('advise.py', parser, args)}\n\n{markdown_table(rows)}"
-            write_block(block, heading, text)
+            write_block(block(stem), heading, text)
             return
     if args.repredict:
-        old = pd.read_csv(HERE / "results" / "advise.csv").set_index("scenario", drop=False)
+        old = pd.read_csv(results("advise")).set_index("scenario", drop=False)
         rows = [repredict(name, old.loc[name], args) for name in args.scenarios.split(";")]
         name = "advise_priced" if args.price_found_flips else "advise"  # priced: beside it
-        merged = merge_results(pd.DataFrame(rows), HERE / "results" / f"{name}.csv")
+        merged = merge_results(pd.DataFrame(rows), results(name))
         print(merged.to_string(index=False))
+        realized_by = REALIZED_BY.read_text().strip() if not DRAW else f"`--draw {DRAW}`"
         write_block(
-            name.replace("_", "-"),
+            block(name.replace("_", "-")),
             "Replay: does the advice pick the better option?",
-            f"Realized gains: {REALIZED_BY.read_text().strip()}; predictions: "
+            f"Realized gains: {realized_by}; predictions: "
             f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}",
         )
         return
@@ -344,14 +366,15 @@ def main() -> None:
     for name in args.scenarios.split(";"):
         rows.append(run_scenario(name, SCENARIOS[name], args))
         print(pd.DataFrame(rows).tail(1).T.to_string(header=False), flush=True)
-    results = pd.DataFrame(rows)
-    print(results.to_string(index=False))
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
     if args.quick:
         return
-    merged = merge_results(results, HERE / "results" / "advise.csv")
-    REALIZED_BY.write_text(command_line("advise.py", parser, args) + "\n")
+    merged = merge_results(table, results("advise"))
+    if not DRAW:
+        REALIZED_BY.write_text(command_line("advise.py", parser, args) + "\n")
     write_block(
-        "advise",
+        block("advise"),
         "Replay: does the advice pick the better option?",
         f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}",
     )

@@ -46,7 +46,7 @@ def new_rows(name: str, args) -> list[dict]:
     (seqs, _, labels), (res_seqs, res_truth), (test_seqs, test_truth) = r.scenario_world(
         r.SCENARIOS[name], args
     )
-    more = np.concatenate([labels, r.measure(res_truth, noise, seed=6)])
+    more = np.concatenate([labels, r.measure(res_truth, noise, seed=r.drawn(6))])
     codes, res_codes, test_codes = (
         encode_sequences(list(x)) for x in (seqs, res_seqs, test_seqs)
     )  # fmt: skip

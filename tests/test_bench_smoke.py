@@ -218,6 +218,29 @@ def test_advise_replay_draws_worlds_and_measurements():
         assert (labels[truth == k] != k).mean() == pytest.approx(rate, abs=0.01)
 
 
+def test_advise_replay_draws_other_worlds_in_their_own_folders(monkeypatch):
+    import argparse
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import advise as replay
+    finally:
+        sys.path.remove(str(BENCH))
+    args = argparse.Namespace(rows=200, test_rows=50)
+    spec = replay.SCENARIOS["mild 20%, relabel 1x"]
+    first, folder = replay.scenario_world(spec, args), replay.run_dir("mild 20%, relabel 1x")
+    assert replay.results("advise").name == "advise.csv" and replay.block("advise") == "advise"
+    monkeypatch.setattr(replay, "DRAW", 1)
+    other = replay.scenario_world(spec, args)
+    assert not (other[0][0] == first[0][0]).all()  # other sequences
+    assert replay.run_dir("mild 20%, relabel 1x") == folder.with_name(folder.name + "_draw1")
+    assert replay.results("advise").name == "advise_draw1.csv"
+    assert replay.block("advise-priced") == "advise-priced-draw1"
+    monkeypatch.setattr(replay, "DRAW", 0)
+    again = replay.scenario_world(spec, args)
+    assert (again[0][0] == first[0][0]).all() and (again[0][2] == first[0][2]).all()
+
+
 def test_asymmetric_threshold_and_flip_rates_from_labels_or_a_joint():
     sys.path.insert(0, str(BENCH))
     try:
