@@ -44,7 +44,13 @@ from labtriage.decision import call_classes
 from labtriage.fit import fit_labels
 from labtriage.model import LSTMClassifier
 from labtriage.noise import inject_label_noise
-from labtriage.train import STOP_SLICE_ROWS, no_worse, predict_logits, resolve_device
+from labtriage.train import (
+    STOP_SLICE_ROWS,
+    EarlyStop,
+    no_worse,
+    predict_logits,
+    resolve_device,
+)
 
 HERE = Path(__file__).resolve().parent
 TRACES = HERE / "results" / "stopping-traces"
@@ -82,7 +88,6 @@ class Traced(LSTMClassifier):
             sink.setdefault("val", []).append(rows.numpy().astype(np.float32))
             test = predict_logits(self.module_, sink["test"], device=device)
             sink.setdefault("test_p", []).append(torch.softmax(torch.as_tensor(test), 1)[:, 1])
-            sink["val_loss"] = [*sink.get("val_loss", []), val_loss]
 
         return super().fit(X, y, on_epoch=record)
 
@@ -235,16 +240,13 @@ RULES = {
 
 def kept_epoch(val: np.ndarray, accept, patience: int = PATIENCE) -> int:
     """The epoch (0-based) ``train.train_model`` keeps under ``accept``, given its patience."""
-    best_loss, best, kept, stale = np.inf, None, 0, 0
+    stopping, kept = EarlyStop(0.0, patience, accept=accept), 0
     for epoch, rows in enumerate(val):
-        if rows.mean() < best_loss:
-            best_loss, best = rows.mean(), rows
-        if accept(rows, best):
-            kept, stale = epoch, 0
-        else:
-            stale += 1
-            if stale >= patience:
-                break
+        keep, stop = stopping.step(rows)
+        if keep:
+            kept = epoch
+        elif stop:
+            break
     return kept
 
 

@@ -224,7 +224,7 @@ def train_model(
     gen = torch.Generator(device=device).manual_seed(config.seed)
     batch = max(1, min(config.batch_size, len(y_fit)))
     result = TrainResult(0, 0, batch, str(device), lr=config.lr)
-    best_loss, best_rows, stale = math.inf, None, 0
+    stopping = EarlyStop(config.stop_tolerance, config.patience)
     best_state = copy.deepcopy(module.state_dict())
     for epoch in range(config.epochs):
         # One epoch: a fresh permutation on the device, then contiguous slices of it.
@@ -252,20 +252,42 @@ def train_model(
         result.epochs_run = epoch + 1
         if on_epoch is not None:
             on_epoch(epoch + 1, config.epochs, val_loss)
-        if rows is not None and val_loss < best_loss:
-            best_loss, best_rows = val_loss, rows
-        if rows is None or no_worse(rows, best_rows, config.stop_tolerance):
-            stale, result.best_epoch = 0, epoch + 1
+        keep, stop = stopping.step(rows) if rows is not None else (True, False)
+        if keep:
+            result.best_epoch = epoch + 1
             best_state = copy.deepcopy(module.state_dict())
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
+        elif stop:
+            break
     module.load_state_dict(best_state)
     return result
 
 
 LOSSES = ("ce", "gce", "forward")
+
+
+class EarlyStop:
+    """Which epochs a fit keeps, and when it gives up: ``train_model``'s rule on its own.
+
+    ``step(rows)`` takes one epoch's per-row held-out losses and returns (keep, stop):
+    keep this epoch's state when ``accept(rows, best)`` holds against the rows of the
+    lowest mean loss so far (by default :func:`no_worse` at ``tolerance``); stop after
+    ``patience`` epochs in a row that were not kept.
+    """
+
+    def __init__(self, tolerance: float, patience: int, accept: Callable | None = None):
+        self.accept = accept or (lambda rows, best: no_worse(rows, best, tolerance))
+        self.patience = patience
+        self.best_loss, self.best_rows, self.stale = math.inf, None, 0
+
+    def step(self, rows) -> tuple[bool, bool]:
+        loss = float(rows.mean())
+        if loss < self.best_loss:
+            self.best_loss, self.best_rows = loss, rows
+        if self.accept(rows, self.best_rows):
+            self.stale = 0
+            return True, False
+        self.stale += 1
+        return False, self.stale >= self.patience
 
 
 def no_worse(
