@@ -16,7 +16,9 @@ the option that realized more.
     python bench/advise.py --reuse --seeds 5   # the kept audits and sweeps (resumed), more seeds
     python bench/advise.py --repredict   # the advice again on the kept audits and sweeps
                                          # (their relabel cells added), beside the realized
-                                         # gains already measured (about 10 min)
+                                         # gains already measured (about 2 min)
+    python bench/advise.py --repredict --count-found-flips-whole
+        # the same with found flips counted as random ones (advise_whole.csv, beside)
     python bench/advise.py --new-rows --seeds 6 --scenarios "GB1 20%, relabel 2x"
         # what 15 % more rows realize with the shipped trainer, with early stopping
         # off, and also with the table's batch (about 6 min a scenario)
@@ -291,7 +293,7 @@ def repredict(name: str, old: pd.Series, args) -> dict:
            "--budget", str(old["budget"]), "--from-audit", str(kept / "audit"),
            "--from-sweep", str(kept / "sweep"), "--out", str(out / "repredicted"),
            "--force", "--quiet", "--json"]  # fmt: skip
-    cmd += ["--price-found-flips"] if args.price_found_flips else []
+    cmd += ["--count-found-flips-whole"] if args.count_found_flips_whole else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"advise failed on {name}: {done.stderr.strip()[-500:]}")
@@ -320,7 +322,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="keep each scenario's audit and sweep")
     parser.add_argument("--repredict", action="store_true")
-    parser.add_argument("--price-found-flips", action="store_true", help="with --repredict")
+    parser.add_argument("--count-found-flips-whole", action="store_true", help="with --repredict")
     parser.add_argument("--fix-value", action="store_true")
     parser.add_argument("--new-rows", action="store_true")
     parser.add_argument("--stopping", action="store_true")
@@ -348,7 +350,7 @@ def main() -> None:
     if args.repredict:
         old = pd.read_csv(results("advise")).set_index("scenario", drop=False)
         rows = [repredict(name, old.loc[name], args) for name in args.scenarios.split(";")]
-        name = "advise_priced" if args.price_found_flips else "advise"  # priced: beside it
+        name = "advise_whole" if args.count_found_flips_whole else "advise"  # whole: beside it
         merged = merge_results(pd.DataFrame(rows), results(name))
         print(merged.to_string(index=False))
         realized_by = REALIZED_BY.read_text().strip() if not DRAW else f"`--draw {DRAW}`"

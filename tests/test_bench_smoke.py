@@ -235,7 +235,7 @@ def test_advise_replay_draws_other_worlds_in_their_own_folders(monkeypatch):
     assert not (other[0][0] == first[0][0]).all()  # other sequences
     assert replay.run_dir("mild 20%, relabel 1x") == folder.with_name(folder.name + "_draw1")
     assert replay.results("advise").name == "advise_draw1.csv"
-    assert replay.block("advise-priced") == "advise-priced-draw1"
+    assert replay.block("advise-whole") == "advise-whole-draw1"
     monkeypatch.setattr(replay, "DRAW", 0)
     again = replay.scenario_world(spec, args)
     assert (again[0][0] == first[0][0]).all() and (again[0][2] == first[0][2]).all()

@@ -66,6 +66,7 @@ def test_json_follows_the_contract_and_the_files_are_written(made, tmp_path):
         assert any("relabel cells gained where the surface" in n for n in doc["notes"])
     else:
         assert worth["cells"] == 1 and 0 <= worth["value"] <= 2 and worth["flips_restored"] > 0
+        assert worth["priced"] is True
     assert doc == json.loads((tmp_path / "advice" / "advice.json").read_text())
     relabel = pd.read_csv(tmp_path / "advice" / "relabel.csv")
     assert len(relabel) == doc["relabel_rows"]
@@ -130,3 +131,18 @@ def test_runs_the_audit_and_the_sweep_it_needs_and_reuses_them(made, tmp_path):
     again = run("advise", table, *COSTS, "--out", out, "--epochs", "1", "--force")
     assert again.exit_code == 0, again.output
     assert "(0 to train)" in again.output and "auditing into" not in again.output
+
+
+def test_found_flips_are_priced_at_their_worth_unless_counted_whole(made, tmp_path):
+    priced = json.loads(advise(made, "--json", "--out", tmp_path / "priced").stdout)
+    result = advise(made, "--json", "--out", tmp_path / "whole", "--count-found-flips-whole")
+    assert result.exit_code == 0, result.output
+    whole = json.loads(result.stdout)
+    worth = priced["relabel_worth"]
+    if worth is None:  # the one relabel cell gained where the surface predicts none
+        assert priced["new_rows_per_fixed_label"] == whole["new_rows_per_fixed_label"]
+        return
+    assert worth["priced"] is True and whole["relabel_worth"]["priced"] is False
+    assert priced["new_rows_per_fixed_label"] == pytest.approx(
+        worth["value"] * whole["new_rows_per_fixed_label"], abs=0.02
+    )

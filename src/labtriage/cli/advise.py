@@ -87,12 +87,12 @@ def advise(
     price_found_flips: Annotated[
         bool,
         typer.Option(
-            "--price-found-flips",
+            "--price-found-flips/--count-found-flips-whole",
             help="Count the flips re-measuring finds at what the sweep's relabel cells measured "
-            "them worth, not as random flips (off: in the replay benchmark it made the "
-            "choice worse; see docs/how-it-works.md).",
+            "them worth, or each as one random flip fewer (see docs/how-it-works.md, "
+            "'What a found flip is worth').",
         ),
-    ] = False,
+    ] = True,
     device: Device = "auto",
     quiet: Quiet = False,
     debug: Debug = False,
@@ -167,7 +167,7 @@ def _sweep(assay, data, from_sweep, default_dir: Path, options: dict, console):
     return read_sweep_for(from_sweep or default_dir, data)
 
 
-def _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips=False):
+def _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips=True):
     """The budget split from the audit's ranking and the sweep's surface."""
     from dataclasses import replace
 
@@ -256,7 +256,7 @@ def render_advice(console: Console, advice, out: Path) -> None:
         console.print(
             f"a flip found at the top of the worklist and fixed is worth {worth['value']:.2f} "
             f"[{low:.2f}, {high:.2f}] of a random one here ({worth['cells']} relabel cells of "
-            "the sweep)",
+            "the sweep)" + ("; the plan counts each found flip at that" if worth["priced"] else ""),
             soft_wrap=True,
         )
     for note in advice.notes:
