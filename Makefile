@@ -38,11 +38,13 @@ bench-quick:
 # bench: the full grids (simulated 250k rows, GB1, Mason, the strong-epistasis landscape; needs
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
 # about 3 h 26 min, epochs about 16 min, sweep about 11 min (+4 min on Ray), the advice replay
-# about 36 min (+2 min re-predicted with found flips counted whole), the stopping rules on its worlds (stopping.py) about 22 min, where the noise sits (by.py) about 50 min the first time, the scale benchmark
+# about 36 min (+2 min re-predicted with found flips priced; five scenarios at 20,000 rows about 80 min), the stopping rules on its worlds (stopping.py) about 22 min, where the noise sits (by.py) about 50 min the first time, the scale benchmark
 # about 55 min, the noise-estimate battery (calibration.py) about 70 min, class-dependent noise
 # (asymmetric.py) about 30 min, and robustness with 8 trainers on three datasets not yet timed end to end
 # (docs/benchmarks.md, "How long the benchmarks take").
 # A stopped quality run goes on with `cd bench && python quality.py --resume`.
+ADVISE_20K = mild 20%, relabel 1x;mild 20%, relabel 3x;mild 20%, relabel 8x;mild 10%/30% by class, relabel 2x;strong 20%, relabel 2x
+
 bench:
 	$(PYTHON) -m pip install -q -e ".[test,bench]"
 	cd bench && $(PYTHON) acceptance.py
@@ -55,7 +57,9 @@ bench:
 	cd bench && $(PYTHON) sweep.py
 	cd bench && $(PYTHON) sweep.py --datasets mild-20k --backend ray
 	cd bench && $(PYTHON) advise.py --seeds 5
-	cd bench && $(PYTHON) advise.py --repredict --count-found-flips-whole
+	cd bench && $(PYTHON) advise.py --repredict --price-found-flips
+	cd bench && $(PYTHON) advise.py --seeds 5 --rows 20000 --scenarios "$(ADVISE_20K)"
+	cd bench && $(PYTHON) advise.py --repredict --price-found-flips --rows 20000 --scenarios "$(ADVISE_20K)"
 	cd bench && $(PYTHON) stopping.py
 	cd bench && $(PYTHON) by.py
 	cd bench && $(PYTHON) scale.py --audit-sizes 10000,100000,1000000

@@ -17,8 +17,10 @@ the option that realized more.
     python bench/advise.py --repredict   # the advice again on the kept audits and sweeps
                                          # (their relabel cells added), beside the realized
                                          # gains already measured (about 2 min)
-    python bench/advise.py --repredict --count-found-flips-whole
-        # the same with found flips counted as random ones (advise_whole.csv, beside)
+    python bench/advise.py --repredict --price-found-flips
+        # the same with found flips priced at the relabel cells' worth (advise_priced.csv)
+    python bench/advise.py --seeds 5 --rows 20000 --scenarios "mild 20%, relabel 1x;..."
+        # the same worlds at another table size (advise_rows20000.csv, own folders)
     python bench/advise.py --new-rows --seeds 6 --scenarios "GB1 20%, relabel 2x"
         # what 15 % more rows realize with the shipped trainer, with early stopping
         # off, and also with the table's batch (about 6 min a scenario)
@@ -121,6 +123,7 @@ def fit_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, **ls
 
 
 DRAW = 0  # which draw of the worlds (--draw); 0: the seeds the results were first run with
+ROWS = 8_000  # the table size of the main results; other sizes (--rows) get their own files
 _TRAINED: dict = {}  # accuracy of one (world, option, seed), shared across scenarios
 
 
@@ -170,10 +173,20 @@ def carried_out(made, spec, args, out: Path):
     return options, (encode_sequences(list(test_seqs)), test_truth), (top, labels, truth)
 
 
+def _apart() -> dict:
+    """What sets this run apart from the main results: another size, another draw."""
+    return {k: v for k, v in (("rows", ROWS), ("draw", DRAW)) if v != {"rows": 8_000}.get(k, 0)}
+
+
+def tag(sep: str = "_") -> str:
+    """``_rows20000_draw1`` for files, ``-rows20000-draw1`` for doc blocks."""
+    return "".join(f"{sep}{k}{v}" for k, v in _apart().items())
+
+
 def run_dir(name: str) -> Path:
     """The folder of a scenario's table, advice, audit and sweep."""
     slug = name.replace(" ", "_").replace("%", "").replace("/", "-").replace(",", "")
-    return WORK / (slug + (f"_draw{DRAW}" if DRAW else ""))
+    return WORK / (slug + tag())
 
 
 def drawn(seed: int) -> int:
@@ -182,12 +195,12 @@ def drawn(seed: int) -> int:
 
 
 def results(stem: str) -> Path:
-    """A results file of this draw: ``advise.csv`` for draw 0, ``advise_draw1.csv`` ..."""
-    return HERE / "results" / (stem + (f"_draw{DRAW}" if DRAW else "") + ".csv")
+    """A results file of this run: ``advise.csv``, ``advise_draw1.csv``, ``advise_rows20000.csv``"""
+    return HERE / "results" / (stem + tag() + ".csv")
 
 
 def block(name: str) -> str:
-    return name + (f"-draw{DRAW}" if DRAW else "")
+    return name + tag("-")
 
 
 def run_scenario(name: str, spec, args) -> dict:
@@ -239,8 +252,9 @@ def run_scenario(name: str, spec, args) -> dict:
             realized[key].append(_TRAINED[memo][0])
             at_half[key].append(_TRAINED[memo][1])
     real = {k: np.array(v) for k, v in realized.items()}
+    (out / "realized.json").write_text(json.dumps({"seeds": args.seeds, **realized}, indent=1))
     diff = real["relabel"] - real["collect"]
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+    se = _se(diff)
     p = advice["predicted_accuracy"]
     better = "relabel" if diff.mean() > 0 else "collect"
     rec = advice["recommendation"]
@@ -254,12 +268,48 @@ def run_scenario(name: str, spec, args) -> dict:
         "real now": round(float(real["now"].mean()), 4), "pred now": p["now"],
         "real now at 0.5": round(float(np.mean(at_half["now"])), 4),
         "real relabel - collect": round(float(diff.mean()), 4), "se": round(se, 4),
+        "se gain relabel": round(_se(real["relabel"] - real["now"]), 4),
+        "se gain collect": round(_se(real["collect"] - real["now"]), 4),
         "decisive": bool(abs(diff.mean()) > 2 * se) if se == se else False,
         "verdict": verdict(rec, better),
         "flips in top R": round(float((labels[top] != truth[top]).mean()), 3),
         "noise estimate": advice["noise_rate"],
         "relabel worth": (advice["relabel_worth"] or {}).get("value"),
     }  # fmt: skip
+
+
+def within(predicted, realized) -> np.ndarray:
+    """The amounts' target: predicted within +-30 % of the realized gain, or 0.005."""
+    realized = np.asarray(realized, float)
+    miss = np.abs(np.asarray(predicted, float) - realized)
+    return miss <= np.maximum(0.3 * np.abs(realized), 0.005)
+
+
+def summary(table: pd.DataFrame) -> str:
+    """The replay against its targets, counted from its table."""
+    decisive = table[table["decisive"].astype(bool)]
+    calls = decisive["verdict"].value_counts()
+    overall = ", ".join(f"{v} {k}" for k, v in table["verdict"].value_counts().items())
+    parts = [
+        f"Decisive scenarios: {len(decisive)}; the advice right in {calls.get('right', 0)}, "
+        f"wrong in {calls.get('wrong', 0)}, indeterminate in {calls.get('undecided', 0)} "
+        f"(all {len(table)}: {overall})."
+    ]
+    for option, name in (("relabel", "re-measuring"), ("collect", "new rows")):
+        pred, real = table[f"pred gain {option}"], table[f"real gain {option}"]
+        ok = within(pred, real)
+        line = f"Predicted gain of {name} within ±30 % or 0.005: {int(ok.sum())} of {len(table)}"
+        se = table.get(f"se gain {option}")
+        if se is not None and se.notna().all():
+            beyond = int((~ok & (np.abs(pred - real) > 2 * se)).sum())
+            line += f" (misses beyond twice the realized gain's standard error: {beyond})"
+        parts.append(line + ".")
+    return " ".join(parts)
+
+
+def _se(paired: np.ndarray) -> float:
+    """Standard error of a mean over seeds (differences paired by seed)."""
+    return float(paired.std(ddof=1) / np.sqrt(len(paired))) if len(paired) > 1 else float("nan")
 
 
 def verdict(recommendation: str, better: str) -> str:
@@ -293,7 +343,7 @@ def repredict(name: str, old: pd.Series, args) -> dict:
            "--budget", str(old["budget"]), "--from-audit", str(kept / "audit"),
            "--from-sweep", str(kept / "sweep"), "--out", str(out / "repredicted"),
            "--force", "--quiet", "--json"]  # fmt: skip
-    cmd += ["--count-found-flips-whole"] if args.count_found_flips_whole else []
+    cmd += ["--price-found-flips"] if args.price_found_flips else []
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"advise failed on {name}: {done.stderr.strip()[-500:]}")
@@ -322,7 +372,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="keep each scenario's audit and sweep")
     parser.add_argument("--repredict", action="store_true")
-    parser.add_argument("--count-found-flips-whole", action="store_true", help="with --repredict")
+    parser.add_argument("--price-found-flips", action="store_true", help="with --repredict")
     parser.add_argument("--fix-value", action="store_true")
     parser.add_argument("--new-rows", action="store_true")
     parser.add_argument("--stopping", action="store_true")
@@ -330,8 +380,8 @@ def main() -> None:
         "--draw", type=int, default=0, help="another draw of every world (seeds + 100 x draw)"
     )
     args = parser.parse_args()
-    global DRAW
-    DRAW = args.draw
+    global DRAW, ROWS
+    DRAW, ROWS = args.draw, args.rows
     studies = {  # flag: (rows of one scenario, block, heading)
         "new_rows": (new_rows, "advise-new-rows", "What new rows realize"),
         "fix_value": (lambda name, args: [fix_value(name, args)], "advise-fix-value",
@@ -350,20 +400,23 @@ def main() -> None:
     if args.repredict:
         old = pd.read_csv(results("advise")).set_index("scenario", drop=False)
         rows = [repredict(name, old.loc[name], args) for name in args.scenarios.split(";")]
-        name = "advise_whole" if args.count_found_flips_whole else "advise"  # whole: beside it
+        name = "advise_priced" if args.price_found_flips else "advise"  # priced: beside it
         merged = merge_results(pd.DataFrame(rows), results(name))
         print(merged.to_string(index=False))
-        realized_by = REALIZED_BY.read_text().strip() if not DRAW else f"`--draw {DRAW}`"
+        flags = " ".join(f"--{k} {v}" for k, v in _apart().items())
+        realized_by = f"`{flags}`" if flags else REALIZED_BY.read_text().strip()
         write_block(
             block(name.replace("_", "-")),
             "Replay: does the advice pick the better option?",
             f"Realized gains: {realized_by}; predictions: "
-            f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}",
+            f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}"
+            f"\n\n{summary(merged)}",
         )
         return
     if args.quick:
         args.rows, args.test_rows, args.seeds, args.epochs = 1_500, 500, 1, "2"
         args.scenarios = "mild 20%, relabel 1x"
+    ROWS = args.rows  # the quick run's folders stay apart from the kept 8,000-row worlds
     rows = []
     for name in args.scenarios.split(";"):
         rows.append(run_scenario(name, SCENARIOS[name], args))
@@ -373,12 +426,13 @@ def main() -> None:
     if args.quick:
         return
     merged = merge_results(table, results("advise"))
-    if not DRAW:
+    if not _apart():
         REALIZED_BY.write_text(command_line("advise.py", parser, args) + "\n")
     write_block(
         block("advise"),
         "Replay: does the advice pick the better option?",
-        f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}",
+        f"{command_line('advise.py', parser, args)}\n\n{markdown_table(merged)}"
+        f"\n\n{summary(merged)}",
     )
 
 

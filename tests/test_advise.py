@@ -101,25 +101,26 @@ def test_relabel_cells_measure_what_a_found_flip_is_worth():
     half = plan_budget(pd.concat([grid, relabel_cells(eta0, 0.5)]), **options)
     assert half.relabel_worth["value"] == pytest.approx(0.5, abs=0.01)
     assert half.relabel_worth["cells"] == 2 and half.relabel_worth["flips_restored"] == 2_500
-    assert half.relabel_worth["priced"] is True
     low, high = half.relabel_worth["interval"]
     assert low <= 0.5 <= high
     assert half.to_dict()["relabel_worth"] == half.relabel_worth
-    assert not any("of a random one" in n or "no relabel cells" in n for n in half.notes)
-    # Priced in by default: 950 found at half worth, less the 20 the re-measurement breaks.
-    gain = half.predicted["relabel"] - half.predicted["now"]
+    # Reported, not priced in by default: the plan is the surface's, and a note says why.
+    assert half.predicted == plain.predicted and half.relabel_worth["priced"] is False
+    assert any("0.50 of a random one" in n and "--price-found-flips" in n for n in half.notes)
+    assert not any("no relabel cells" in n for n in half.notes)
+    # Priced in on request: 950 found at half worth, less the 20 the re-measurement breaks.
+    priced = plan_budget(pd.concat([grid, relabel_cells(eta0, 0.5)]), **options,
+                         price_found_flips=True)  # fmt: skip
+    assert priced.relabel_worth["priced"] is True
+    gain = priced.predicted["relabel"] - priced.predicted["now"]
     full = plain.predicted["relabel"] - plain.predicted["now"]
     assert 0.35 * full < gain < 0.6 * full
-    assert half.new_rows_per_fixed_label == pytest.approx(
+    assert priced.new_rows_per_fixed_label == pytest.approx(
         0.5 * plain.new_rows_per_fixed_label, rel=0.02
     )
-    # Counted whole on request: the plan is the surface's, and a note says why to doubt it.
-    whole = plan_budget(pd.concat([grid, relabel_cells(eta0, 0.5)]), **options,
-                        price_found_flips=False)  # fmt: skip
-    assert whole.predicted == plain.predicted and whole.relabel_worth["priced"] is False
-    assert any("0.50 of a random one" in n and "--count-found-flips-whole" in n
-               for n in whole.notes)  # fmt: skip
-    same = plan_budget(pd.concat([grid, relabel_cells(eta0, 1.0)]), **options)
+    assert not any("of a random one" in n for n in priced.notes)
+    same = plan_budget(pd.concat([grid, relabel_cells(eta0, 1.0)]), **options,
+                       price_found_flips=True)  # fmt: skip
     assert same.predicted["relabel"] == pytest.approx(plain.predicted["relabel"], abs=1e-3)
 
 

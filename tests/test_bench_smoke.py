@@ -218,6 +218,30 @@ def test_advise_replay_draws_worlds_and_measurements():
         assert (labels[truth == k] != k).mean() == pytest.approx(rate, abs=0.01)
 
 
+def test_advise_replay_counts_its_targets_from_its_table():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import advise as replay
+    finally:
+        sys.path.remove(str(BENCH))
+    # Within +-30 % of the realized gain, or 0.005 where it is small.
+    assert list(replay.within([0.036, 0.020, 0.003, 0.0], [0.030, 0.010, -0.001, 0.006])) == [
+        True, False, True, False
+    ]  # fmt: skip
+    table = pd.DataFrame({
+        "decisive": [True, True, False], "verdict": ["right", "undecided", "wrong"],
+        "pred gain relabel": [0.036, 0.020, 0.0], "real gain relabel": [0.030, 0.010, 0.006],
+        "se gain relabel": [0.001, 0.001, 0.004],
+        "pred gain collect": [0.01, 0.01, 0.01], "real gain collect": [0.002, 0.002, 0.002],
+    })  # fmt: skip
+    text = replay.summary(table)
+    assert "Decisive scenarios: 2; the advice right in 1, wrong in 0, indeterminate in 1" in text
+    # Two misses of re-measuring: 0.010 is beyond twice its SE, 0.006 (SE 0.004) is not.
+    assert "re-measuring within ±30 % or 0.005: 1 of 3 (misses beyond twice" in text
+    assert "standard error: 1)" in text
+    assert "new rows within ±30 % or 0.005: 0 of 3." in text  # no SE column: none claimed
+
+
 def test_advise_replay_draws_other_worlds_in_their_own_folders(monkeypatch):
     import argparse
 
@@ -235,8 +259,12 @@ def test_advise_replay_draws_other_worlds_in_their_own_folders(monkeypatch):
     assert not (other[0][0] == first[0][0]).all()  # other sequences
     assert replay.run_dir("mild 20%, relabel 1x") == folder.with_name(folder.name + "_draw1")
     assert replay.results("advise").name == "advise_draw1.csv"
-    assert replay.block("advise-whole") == "advise-whole-draw1"
+    assert replay.block("advise-priced") == "advise-priced-draw1"
+    monkeypatch.setattr(replay, "ROWS", 20_000)  # another table size: its own files, too
+    assert replay.results("advise").name == "advise_rows20000_draw1.csv"
+    assert replay.run_dir("mild 20%, relabel 1x").name == folder.name + "_rows20000_draw1"
     monkeypatch.setattr(replay, "DRAW", 0)
+    monkeypatch.setattr(replay, "ROWS", 8_000)
     again = replay.scenario_world(spec, args)
     assert (again[0][0] == first[0][0]).all() and (again[0][2] == first[0][2]).all()
 

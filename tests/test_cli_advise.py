@@ -66,7 +66,7 @@ def test_json_follows_the_contract_and_the_files_are_written(made, tmp_path):
         assert any("relabel cells gained where the surface" in n for n in doc["notes"])
     else:
         assert worth["cells"] == 1 and 0 <= worth["value"] <= 2 and worth["flips_restored"] > 0
-        assert worth["priced"] is True
+        assert worth["priced"] is False  # reported, counted whole by default
     assert doc == json.loads((tmp_path / "advice" / "advice.json").read_text())
     relabel = pd.read_csv(tmp_path / "advice" / "relabel.csv")
     assert len(relabel) == doc["relabel_rows"]
@@ -133,11 +133,11 @@ def test_runs_the_audit_and_the_sweep_it_needs_and_reuses_them(made, tmp_path):
     assert "(0 to train)" in again.output and "auditing into" not in again.output
 
 
-def test_found_flips_are_priced_at_their_worth_unless_counted_whole(made, tmp_path):
-    priced = json.loads(advise(made, "--json", "--out", tmp_path / "priced").stdout)
-    result = advise(made, "--json", "--out", tmp_path / "whole", "--count-found-flips-whole")
+def test_found_flips_are_counted_whole_unless_priced_at_their_worth(made, tmp_path):
+    whole = json.loads(advise(made, "--json", "--out", tmp_path / "whole").stdout)
+    result = advise(made, "--json", "--out", tmp_path / "priced", "--price-found-flips")
     assert result.exit_code == 0, result.output
-    whole = json.loads(result.stdout)
+    priced = json.loads(result.stdout)
     worth = priced["relabel_worth"]
     if worth is None:  # the one relabel cell gained where the surface predicts none
         assert priced["new_rows_per_fixed_label"] == whole["new_rows_per_fixed_label"]

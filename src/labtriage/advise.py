@@ -12,12 +12,14 @@ the noise rate drawn from its uncertainty.
 The surface prices a fixed label as one random flip fewer, but the flips at the top
 of a worklist are the ones the model has already learned through, so they are worth
 less. The sweep's relabel cells measure by how much on this table
-(``worth.relabel_worth``), and the plan counts each flip re-measuring finds at that
-worth and each right label a re-measurement breaks at full price. In the replay
-benchmark (two draws of eight worlds) that brought the predicted gain of
-re-measuring within reach of the realized one in 13 of 16 scenarios against 9 of
-16 counted whole, and was never wrong where the options differed decisively
-(docs/benchmarks.md, "Replay"). ``price_found_flips=False`` counts them whole.
+(``worth.relabel_worth``), and the advice reports it. It does not price with it by
+default: in the replay benchmark pricing with it brought the predicted gain of
+re-measuring closer to the realized one on 8,000-row tables (13 of 16 scenarios
+within target against 9) but far below it on 20,000-row tables, where the cells
+read the worth at 0.22 and 0.0 and re-measuring realized about 0.6 of the gain
+counted whole, and there it picked the worse option (docs/benchmarks.md, "Replay").
+``price_found_flips=True`` counts found flips at the measured worth and the
+re-measurement's errors at full price.
 
 Accuracies are against true labels: the sweep measures them against the test
 slice's given labels, whose noise eta_t shrinks every difference by
@@ -131,7 +133,7 @@ def plan_budget(
     relabel_noise_source: str = "the table's noise estimate",
     n_classes: int = 2,
     seed: int = 0,
-    price_found_flips: bool = True,
+    price_found_flips: bool = False,
 ) -> Advice:
     """The best split of the budget, its predicted accuracy, and how sure that is.
 
@@ -151,7 +153,7 @@ def plan_budget(
     costs : Costs
     relabel_noise : float
         Error rate of a re-measurement, in [0, 0.5).
-    price_found_flips : bool, default True
+    price_found_flips : bool, default False
         Count the flips re-measuring finds at the relabel cells' worth rather than as
         random flips (module docstring). Without relabel cells they count whole.
     """

@@ -4,8 +4,8 @@ The accuracy surface prices a fixed label as one random flip fewer. The sweep's
 relabel cells (``sweep_relabel``) set back the injected flips found at the top of
 a worklist and train again, with the trainer the lab will use: :func:`relabel_worth`
 is the accuracy they gained over what the surface predicts for the true labels they
-gave back, pooled over the cells and clipped to [0, 2]. ``advise`` reports it and,
-unless told to count them whole, counts the flips re-measuring finds at that worth.
+gave back, pooled over the cells and clipped to [0, 2]. ``advise`` reports it, and
+with ``price_found_flips`` counts the flips re-measuring finds at that worth.
 """
 
 from __future__ import annotations
@@ -47,13 +47,14 @@ def worth_record(worth: float | None, interval: list[float], fixes, *, priced: b
 
 
 def worth_notes(fixes, worth, *, applied: bool) -> list[str]:
-    """What the advice says of the worth: unmeasured, or measured and counted whole."""
+    """What the advice says of the worth: unmeasured, or measured and not priced in."""
     if worth is not None and not applied and worth < 0.8:
         return [
             f"the sweep's relabel cells put a flip found at the top of the worklist at "
-            f"{worth:.2f} of a random one, and --count-found-flips-whole counts it as one: "
-            "the gain predicted for re-measuring is likely too high (docs/how-it-works.md, "
-            "'Where it misleads')"
+            f"{worth:.2f} of a random one: the gain predicted for re-measuring counts it as "
+            "one, so it is likely too high, though that worth can itself read far too low "
+            "(--price-found-flips prices it at that worth; "
+            "docs/how-it-works.md, 'Where it misleads')"
         ]
     if len(fixes) == 0:
         return [

@@ -89,10 +89,11 @@ def advise(
         typer.Option(
             "--price-found-flips/--count-found-flips-whole",
             help="Count the flips re-measuring finds at what the sweep's relabel cells measured "
-            "them worth, or each as one random flip fewer (see docs/how-it-works.md, "
-            "'What a found flip is worth').",
+            "them worth, or each as one random flip fewer (the default: the measured worth "
+            "read far too low on larger tables; see docs/how-it-works.md, 'What a found flip "
+            "is worth').",
         ),
-    ] = True,
+    ] = False,
     device: Device = "auto",
     quiet: Quiet = False,
     debug: Debug = False,
@@ -167,7 +168,7 @@ def _sweep(assay, data, from_sweep, default_dir: Path, options: dict, console):
     return read_sweep_for(from_sweep or default_dir, data)
 
 
-def _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips=True):
+def _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips=False):
     """The budget split from the audit's ranking and the sweep's surface."""
     from dataclasses import replace
 
