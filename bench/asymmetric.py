@@ -11,12 +11,16 @@ Per scenario and seed, the shipped fit (``fit.fit_labels``, as ``labtriage train
 on a table with known flips, scored on clean test labels: at 0.5; at the threshold
 from the true flip rates; and at the one from the flip rates the baseline's
 out-of-sample confident joint estimates (what the fit already computes, no extra
-training). Rows go to ``bench/results/asymmetric.csv`` and the table between the
-asymmetric markers in ``docs/benchmarks.md``.
+training). With ``--prune``, also the fit of ``labtriage train --prune`` (the audit's
+flags dropped), called at 0.5, at the whole table's threshold, and at the threshold
+from the flips its confident joint reads among the rows kept (what it records).
+Rows go to ``bench/results/asymmetric.csv`` and the table between the asymmetric
+markers in ``docs/benchmarks.md``.
 
     python bench/asymmetric.py             # 6 scenarios, 8,000 rows, 2 seeds (~30 min)
     python bench/asymmetric.py --quick     # one scenario, 2,000 rows, one seed
     python bench/asymmetric.py --seeds 1 --scenarios "strong, 20% symmetric"
+    python bench/asymmetric.py --prune --seeds 1 --scenarios "mild, 10%/30% by class"
 """
 
 from __future__ import annotations
@@ -47,6 +51,15 @@ SCENARIOS = {
 }
 
 
+# Columns of the pruned fit (--prune); rows measured without it leave them empty.
+PRUNED = (
+    "pruned at 0.5",
+    "pruned at the whole table's threshold",
+    "pruned at the kept rows' threshold",
+    "kept rows' threshold",
+)
+
+
 def flip_rates(given: np.ndarray, truth_or_joint: np.ndarray) -> tuple[float, float]:
     """(r0, r1): P(given 1 | true 0), P(given 0 | true 1), from labels or a joint."""
     if truth_or_joint.ndim == 2:  # joint[i, j] = P(given i, true j)
@@ -61,7 +74,7 @@ def threshold(r0: float, r1: float) -> float:
     return r0 + (1 - r0 - r1) / 2
 
 
-def one(name: str, n: int, n_test: int, seed: int) -> dict:
+def one(name: str, n: int, n_test: int, seed: int, *, prune: bool = False) -> dict:
     landscape, noise = SCENARIOS[name]
     (seqs, truth), _, (test_seqs, test_truth) = world(landscape, n, 0, n_test, seed=seed)
     given = measure(truth, noise, seed=seed + 100)
@@ -86,6 +99,23 @@ def one(name: str, n: int, n_test: int, seed: int) -> dict:
         "at the estimated threshold": accuracy(threshold(*est_rates)),
         "estimated threshold": round(threshold(*est_rates), 3),
     }  # fmt: skip
+    if prune:  # labtriage train --prune: audit, drop the flagged rows, fit on the rest
+        pruned = fit_labels(
+            codes, given, groups, np.arange(2), lstm=LSTMClassifier(random_state=seed),
+            seed=seed, prune=True,
+        )  # fmt: skip
+        q = pruned.model.predict_proba(test_codes)[:, 1]
+        own = pruned.decision["threshold"]
+        row |= {
+            "pruned at 0.5": round(float(((q > 0.5) == test_truth).mean()), 4),
+            "pruned at the whole table's threshold": round(
+                float(((q > threshold(*est_rates)) == test_truth).mean()), 4
+            ),
+            "pruned at the kept rows' threshold": round(
+                float(((q > (0.5 if own is None else own)) == test_truth).mean()), 4
+            ),
+            "kept rows' threshold": None if own is None else round(own, 3),
+        }
     print(row, flush=True)
     return row
 
@@ -96,19 +126,28 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=8000)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--scenarios", help="names from SCENARIOS, separated by semicolons [all]")
+    parser.add_argument(
+        "--prune", action="store_true", help="also fit as `labtriage train --prune` does"
+    )
     args = parser.parse_args()
     names = args.scenarios.split(";") if args.scenarios else list(SCENARIOS)
     rows, seeds = args.rows, args.seeds
     if args.quick:
         names, rows, seeds = names[:1], 2000, 1
-    new = pd.DataFrame([one(s, rows, 4000, seed) for s in names for seed in range(seeds)])
+    new = pd.DataFrame(
+        [one(s, rows, 4000, seed, prune=args.prune) for s in names for seed in range(seeds)]
+    )
     command = command_line("asymmetric.py", parser, args)
     new = new.assign(date=date.today().isoformat(), command=command)
     out = merge_results(RESULTS, new, keys=["scenario", "rows", "seed"])
-    summary = out.groupby(["scenario", "rows"], sort=False).agg(
-        {"at 0.5": "mean", "at the true threshold": "mean", "at the estimated threshold": "mean",
-         "estimated threshold": "mean", "r0, r1 estimated": "first"}
-    ).round(4).reset_index()  # fmt: skip
+    means = ["at 0.5", "at the true threshold", "at the estimated threshold",
+             "estimated threshold", *[c for c in PRUNED if c in out]]  # fmt: skip
+    summary = (
+        out.groupby(["scenario", "rows"], sort=False)
+        .agg({**dict.fromkeys(means, "mean"), "r0, r1 estimated": "first"})
+        .round(4)
+        .reset_index()
+    )
     pairs = dict.fromkeys(zip(out["command"], out["date"], strict=True))
     runs = "; ".join(f"{c} on {d}" for c, d in pairs)
     text = (

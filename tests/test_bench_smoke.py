@@ -95,6 +95,26 @@ def test_robustness_smallest_cell_trains_every_trainer(bench):
     )
 
 
+def test_robustness_figure_gives_every_trainer_its_own_line_style(bench, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    robustness = bench[3]
+    monkeypatch.setattr(robustness, "FIGURE", tmp_path / "robustness.png")
+    rows = [
+        {"dataset": d, "injected": r, "trainer": t, "clean_test_accuracy": 0.9 - r}
+        for d in ("a", "b")
+        for r in (0.1, 0.3)
+        for t in robustness.ALL_TRAINERS
+    ]
+    saved = []
+    monkeypatch.setattr(plt.Figure, "savefig", lambda fig, *a, **k: saved.append(fig))
+    robustness.plot(pd.DataFrame(rows))
+    (fig,) = saved
+    for ax in fig.axes:
+        styles = {(line.get_color(), line.get_linestyle()) for line in ax.get_lines()}
+        assert len(styles) == len(robustness.ALL_TRAINERS)
+
+
 def test_quality_saves_each_cell_and_replaces_only_that_cell(bench, tmp_path, monkeypatch):
     quality = bench[2]
     import doc

@@ -15,6 +15,7 @@ from labtriage.cli import app
 from labtriage.cli.common import make_lstm
 from labtriage.crossval import AUDIT_STOP_TOLERANCE
 from labtriage.encode import encode_sequences
+from labtriage.fit import PRUNE_AUTO_NOISE
 from labtriage.model import LSTMClassifier
 from labtriage.modeldir import MODEL_DIR_FILES
 from labtriage.train import STOP_SLICE_ROWS
@@ -120,6 +121,11 @@ def test_train_then_predict_gives_the_loaded_models_probabilities(tmp_path, smal
     assert sorted(p.name for p in model_dir.iterdir()) == sorted(MODEL_DIR_FILES)
     for text in ("800 rows", "noise estimate used", "batch size", "majority class", "weights.pt"):
         assert text in result.stdout
+    # 15 % of the labels are flipped: by default the fit leaves out what the audit flags.
+    doc = json.loads((model_dir / "model.json").read_text())
+    assert doc["config"]["prune"] == "auto" and doc["prune"]["pruned"] is True
+    assert doc["prune"]["noise_read_at_top"] >= PRUNE_AUTO_NOISE
+    assert f"{len(doc['pruned_rows']):,} rows the audit flagged, left out (noise" in result.stdout
     out = tmp_path / "predictions.csv"
     result = runner.invoke(app, ["predict", str(model_dir), str(small_csv), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -306,4 +312,12 @@ def test_train_prune_records_the_rows_left_out(tmp_path, small_csv):
     doc = json.loads((model_dir / "model.json").read_text())
     assert doc["config"]["prune"] is True and len(doc["pruned_rows"]) > 0
     assert f"{len(doc['pruned_rows']):,} rows the audit flagged" in result.stdout
+    assert "left out (asked)" in result.stdout
     assert doc["held_out"]["n_rows"] < 80  # held out from the kept rows only
+    args = ["train", str(small_csv), "--out", str(model_dir), *TRAIN_FAST, "--no-prune"]
+    result = runner.invoke(app, [*args, "--force"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((model_dir / "model.json").read_text())
+    assert doc["pruned_rows"] is None and doc["prune"]["asked"] is False
+    assert "none (--no-prune)" in result.stdout
+    assert "pruning: none (--no-prune)" in (model_dir / "MODEL_CARD.md").read_text()

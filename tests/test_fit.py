@@ -4,9 +4,10 @@ from sklearn.base import clone
 
 from labtriage.crossval import out_of_sample
 from labtriage.encode import encode_sequences
-from labtriage.fit import LSTM_TASK, fit_assay
+from labtriage.fit import LSTM_TASK, PRUNE_AUTO_NOISE, fit_assay
 from labtriage.io import read_assay
 from labtriage.model import LSTMClassifier
+from labtriage.simulate import simulate_assay
 
 
 class RecordingProgress:
@@ -91,6 +92,24 @@ def test_progress_shows_baseline_folds_then_epochs(fitted, lstm):
     assert events[-1] == ("done", LSTM_TASK, -1)
 
 
+def test_auto_prunes_a_noisy_table_and_leaves_a_clean_one_whole(assay, lstm, tmp_path):
+    noisy = fit_assay(assay, lstm=lstm, seed=0, n_folds=3, prune="auto", jobs=2)
+    assert noisy.prune["pruned"] and noisy.pruned_rows is not None  # 15 % flipped
+    assert noisy.prune["noise_read_at_top"] >= PRUNE_AUTO_NOISE
+    path = tmp_path / "clean.csv"
+    simulate_assay(800, length=8, noise=0.0, seed=3).to_csv(path, index=False)
+    clean = fit_assay(read_assay(path), lstm=lstm, seed=0, n_folds=3, prune="auto")
+    assert clean.prune == {
+        "asked": "auto",
+        "noise_read_at_top": pytest.approx(clean.prune["noise_read_at_top"]),
+        "auto_threshold": PRUNE_AUTO_NOISE,
+        "pruned": False,
+    }
+    assert clean.prune["noise_read_at_top"] < PRUNE_AUTO_NOISE and clean.pruned_rows is None
+    with pytest.raises(ValueError, match="prune must be"):
+        fit_assay(assay, lstm=lstm, prune="yes")
+
+
 def test_prune_drops_mostly_injected_flips_and_fits_on_the_rest(assay, lstm, small_table):
     result = fit_assay(assay, lstm=lstm, seed=0, n_folds=3, prune=True, jobs=2)
     pruned = result.pruned_rows
@@ -101,4 +120,7 @@ def test_prune_drops_mostly_injected_flips_and_fits_on_the_rest(assay, lstm, sma
     assert len(result.model.val_mask_) == assay.n_rows - len(pruned)  # fitted on the rest
     # The noise left after pruning, not the table's, sets the batch.
     assert result.model.noise_rate < result.noise_rate
-    assert fit_assay(assay, lstm=lstm, seed=0, n_folds=3).pruned_rows is None
+    plain = fit_assay(assay, lstm=lstm, seed=0, n_folds=3)
+    assert plain.pruned_rows is None
+    # The class is called from the whole table's flips, pruned or not.
+    assert result.decision == plain.decision

@@ -117,6 +117,7 @@ def test_epochs_and_loss_in_words():
     assert epochs_text(auto) == "12 run (at most 22, set by the table's size), kept 7"
     assert "given labels, noise included" in _probabilities_caveat("ce")
     assert "not calibrated" in _probabilities_caveat("forward")
+    assert "rows kept after pruning" in _probabilities_caveat("ce", pruned=True)
 
 
 def test_batch_text_says_which_rule_set_the_batch():
@@ -129,3 +130,21 @@ def test_batch_text_says_which_rule_set_the_batch():
         "712 (grown with the noise)"
     )
     assert batch_text({**auto, "batch_size_option": 128, "batch_size": 128}) == "128 (as given)"
+
+
+def test_prune_text_says_whether_and_why():
+    from labtriage.modeldir import prune_text
+
+    rule = {"asked": "auto", "noise_read_at_top": 0.136, "auto_threshold": 0.05}
+    pruned = {"prune": {**rule, "pruned": True}, "pruned_rows": [3, 7]}
+    assert prune_text(pruned) == (
+        "2 rows the audit flagged, left out "
+        "(noise read at the top of the baseline's rankings 0.136 >= 0.05)"
+    )
+    low = {"prune": {**rule, "noise_read_at_top": 0.01, "pruned": False}, "pruned_rows": None}
+    assert prune_text(low).startswith("none (noise read") and prune_text(low).endswith("< 0.05)")
+    asked = {"prune": {**rule, "asked": True, "pruned": True}, "pruned_rows": [1]}
+    assert prune_text(asked) == "1 row the audit flagged, left out (asked)"
+    off = {"prune": {**rule, "asked": False, "pruned": False}, "pruned_rows": None}
+    assert prune_text(off) == "none (--no-prune)"
+    assert prune_text({"pruned_rows": None}) == "none"  # directories from before the record

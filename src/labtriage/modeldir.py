@@ -117,7 +117,9 @@ def model_metadata(fit_result: FitResult, assay: Assay, config: dict) -> dict:
             "baseline": fit_result.baseline,
         },
         "training": _training_record(fit_result.model),
-        # Prune and retrain: the rows (0-based) the audit flagged and the fit left out.
+        # Prune and retrain: how it was decided, and the rows (0-based) the audit
+        # flagged and the fit left out.
+        "prune": fit_result.prune,
         "pruned_rows": None
         if fit_result.pruned_rows is None
         else [int(r) for r in assay.row[fit_result.pruned_rows]],
@@ -286,8 +288,24 @@ def _card_training(doc: dict) -> list[str]:
         f"- epochs: {epochs_text(t)} (the latest within noise of the lowest held-out loss)",
         f"- {t['n_train_rows']:,} rows trained on, {t['n_held_out_rows']:,} held out; device "
         f"{t['device']}, seed {config.get('seed')}",
-        f"- predicted_label: {decision_text(doc.get('decision') or {})}\n",
+        f"- predicted_label: {decision_text(doc.get('decision') or {})}",
+        f"- pruning: {prune_text(doc)}\n",
     ]
+
+
+def prune_text(doc: dict) -> str:
+    """Whether the fit left out the rows the audit flagged, and why, in words."""
+    rule, rows = doc.get("prune") or {}, doc.get("pruned_rows")
+    if not rule:  # model directories from before the record
+        return "none" if rows is None else f"{len(rows):,} rows the audit flagged, left out"
+    read = f"noise read at the top of the baseline's rankings {rule['noise_read_at_top']:.3f}"
+    if rule["pruned"]:
+        why = "asked" if rule["asked"] is True else f"{read} >= {rule['auto_threshold']:g}"
+        n = len(rows)
+        return f"{n:,} row{'' if n == 1 else 's'} the audit flagged, left out ({why})"
+    if rule["asked"] is False:
+        return "none (--no-prune)"
+    return f"none ({read} < {rule['auto_threshold']:g})"
 
 
 def _card_limits(doc: dict) -> list[str]:
@@ -305,7 +323,7 @@ def _card_limits(doc: dict) -> list[str]:
         f"(accuracy {noise['baseline']['accuracy']:.3f} against the given labels). A weak "
         "model's own errors count as label noise, so the estimate can be inflated, and "
         "with it the batch size.",
-        _probabilities_caveat(doc["training"]["loss"]),
+        _probabilities_caveat(doc["training"]["loss"], pruned=doc.get("pruned_rows") is not None),
     ]
     if h is not None and h["n_rows"] < 500:
         lines.append(
@@ -314,7 +332,14 @@ def _card_limits(doc: dict) -> list[str]:
     return [*lines, ""]
 
 
-def _probabilities_caveat(loss: str) -> str:
+def _probabilities_caveat(loss: str, *, pruned: bool = False) -> str:
+    if loss == _CROSS_ENTROPY and pruned:
+        return (
+            "- Probabilities follow the labels of the rows kept after pruning: cleaner than "
+            "the table's, so they lean towards how likely the label is true, but the flips "
+            "the audit missed are still in them, and the held-out figures, measured on kept "
+            "rows, read high."
+        )
     if loss == _CROSS_ENTROPY:
         return (
             "- Probabilities follow the given labels, noise included: they say how likely a "

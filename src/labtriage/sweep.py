@@ -6,8 +6,8 @@ together) and a training pool. For each repeat the pool's distinct sequences are
 in a seeded order and a cell of fraction f trains on the first f of them, so the
 subsets of one repeat are nested across fractions. Extra flips
 (``noise.inject_label_noise``) go into the cell's training rows only. Each cell trains
-what ``labtriage train`` ships (``fit.fit_labels``) and is scored against the test
-slice's given labels.
+what ``labtriage train --no-prune`` fits (``fit.fit_labels``; pruning would add an
+audit to every cell) and is scored against the test slice's given labels.
 
 A *relabel cell* measures what re-measuring the top of a worklist is worth on this
 table. It trains its twin (the same size, injected noise and repeat), ranks the

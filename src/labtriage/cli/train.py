@@ -47,15 +47,16 @@ def train(
         int, typer.Option(help="Folds of the baseline behind the first noise estimate.")
     ] = 5,
     prune: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--prune",
+            "--prune/--no-prune",
             metavar="",
-            show_default=False,
+            show_default="auto: where the noise read at the top of the baseline's rankings "
+            "is 5 % or more",
             help="Audit first (cross-validation, as long as labtriage audit), drop the rows "
             "it flags, and fit on the rest.",
         ),
-    ] = False,
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print model.json's summary as JSON on stdout.")
     ] = False,
@@ -98,14 +99,19 @@ def train(
         console.print(f"training on {data.n_rows:,} rows of {assay}", soft_wrap=True)
         with FoldProgressBars(console, n_folds=folds, enabled=not (quiet or as_json)) as bars:
             result = fit_assay(
-                data, lstm=lstm, seed=seed, n_folds=folds, progress=bars, prune=prune
+                data,
+                lstm=lstm,
+                seed=seed,
+                n_folds=folds,
+                progress=bars,
+                prune="auto" if prune is None else prune,
             )
         config = {
             "epochs": epochs,
             "schedule": schedule,
             "batch_size": batch_size,
             "folds": folds,
-            "prune": prune,
+            "prune": "auto" if prune is None else prune,
             "seed": seed,
         }
         config |= {"device": device, "lstm": lstm.get_params()}
@@ -119,7 +125,13 @@ def train(
 def render_training(console: Console, doc: dict, out: Path) -> None:
     """The trained model on the console: data, noise estimate, batch, quality, files."""
     from labtriage.decision import decision_text
-    from labtriage.modeldir import MODEL_DIR_FILES, batch_text, epochs_text, label_rule_text
+    from labtriage.modeldir import (
+        MODEL_DIR_FILES,
+        batch_text,
+        epochs_text,
+        label_rule_text,
+        prune_text,
+    )
 
     d, noise, t = doc["data"], doc["noise_estimate"], doc["training"]
     counts = ", ".join(f"{c}: {n:,}" for c, n in d["class_counts"].items())
@@ -136,8 +148,7 @@ def render_training(console: Console, doc: dict, out: Path) -> None:
     table.add_row("schedule", f"{t['schedule']}, learning rate {t['learning_rate']:g}")
     table.add_row("epochs", epochs_text(t))
     table.add_row("predicted_label", decision_text(doc.get("decision") or {}))
-    if doc.get("pruned_rows") is not None:
-        table.add_row("pruned", f"{len(doc['pruned_rows']):,} rows the audit flagged, left out")
+    table.add_row("pruned", prune_text(doc))
     console.print(table)
     console.print(quality_table(doc["held_out"]))
     for name in MODEL_DIR_FILES:
