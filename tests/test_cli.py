@@ -153,6 +153,7 @@ def test_train_json_and_force(tmp_path, small_csv):
     assert summary["noise_estimate"] == doc["noise_estimate"]
     assert summary["held_out"] == doc["held_out"] and summary["classes"] == [0, 1]
     assert summary["decision"] == doc["decision"]
+    assert summary["prune"] == doc["prune"] and summary["prune"]["asked"] == "auto"
     assert 0 < doc["decision"]["threshold"] < 1
     assert summary["training"]["batch_size"] == doc["estimator"]["train_result"]["batch_size"]
     # train keeps the latest epoch within noise of the best; the audit's folds do not

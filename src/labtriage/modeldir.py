@@ -37,7 +37,7 @@ CARD_FILE = "MODEL_CARD.md"
 _CROSS_ENTROPY = "ce"  # the loss whose probabilities are calibrated to the given labels
 MODEL_DIR_FILES = (WEIGHTS_FILE, MODEL_FILE, CARD_FILE)
 NOISE_METHOD = "confident joint of the one-hot logistic baseline, out of sample"
-SUMMARY_KEYS = ("data", "label_rule", "noise_estimate", "training", "held_out", "decision")
+SUMMARY_KEYS = ("data", "label_rule", "noise_estimate", "training", "prune", "held_out", "decision")
 
 
 def write_model_dir(
