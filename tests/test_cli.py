@@ -314,6 +314,7 @@ def test_train_prune_records_the_rows_left_out(tmp_path, small_csv):
     assert doc["config"]["prune"] is True and len(doc["pruned_rows"]) > 0
     assert f"{len(doc['pruned_rows']):,} rows the audit flagged" in result.stdout
     assert "left out (asked)" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if "cache" in p.name) == []  # cleared
     assert doc["held_out"]["n_rows"] < 80  # held out from the kept rows only
     args = ["train", str(small_csv), "--out", str(model_dir), *TRAIN_FAST, "--no-prune"]
     result = runner.invoke(app, [*args, "--force"])

@@ -316,7 +316,9 @@ def test_help():
         assert option in result.output
 
 
-@pytest.mark.parametrize(("command", "resume"), [("audit", True), ("estimate-noise", False)])
+@pytest.mark.parametrize(
+    ("command", "resume"), [("audit", True), ("train", True), ("estimate-noise", False)]
+)
 def test_ctrl_c_exits_130_with_one_line(tmp_path, monkeypatch, command, resume):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

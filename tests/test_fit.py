@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from labtriage.cache import FoldCache
 from labtriage.crossval import out_of_sample
 from labtriage.encode import encode_sequences
 from labtriage.fit import LSTM_TASK, PRUNE_AUTO_NOISE, fit_assay
@@ -108,6 +109,22 @@ def test_auto_prunes_a_noisy_table_and_leaves_a_clean_one_whole(assay, lstm, tmp
     assert clean.prune["noise_read_at_top"] < PRUNE_AUTO_NOISE and clean.pruned_rows is None
     with pytest.raises(ValueError, match="prune must be"):
         fit_assay(assay, lstm=lstm, prune="yes")
+
+
+def test_an_interrupted_pruned_fit_resumes_its_audit_from_the_cache(
+    assay, lstm, tmp_path, monkeypatch
+):
+    cache = FoldCache(tmp_path / "cache", {"table": "small"})
+    first = fit_assay(assay, lstm=lstm, seed=0, n_folds=3, prune=True, cache=cache)
+    assert len(list((tmp_path / "cache").glob("*-lstm-fold*.npy"))) == 3
+    fits = []
+    real_fit = LSTMClassifier.fit
+    monkeypatch.setattr(
+        LSTMClassifier, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k)
+    )
+    again = fit_assay(assay, lstm=lstm, seed=0, n_folds=3, prune=True, cache=cache)
+    assert len(fits) == 1  # the fold models came from the cache: only the final fit ran
+    assert np.array_equal(first.pruned_rows, again.pruned_rows)
 
 
 def test_prune_drops_mostly_injected_flips_and_fits_on_the_rest(assay, lstm, small_table):

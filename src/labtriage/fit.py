@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone
 
+from labtriage.cache import FoldCache
 from labtriage.calibrate import top_rank_noise_rate
 from labtriage.crossval import (
     FoldProgress,
@@ -80,6 +81,7 @@ def fit_labels(
     progress: FoldProgress | None = None,
     prune: bool | str = False,
     jobs: int | None = None,
+    cache: FoldCache | None = None,
 ) -> FitResult:
     """Fit ``lstm`` on every row with the audit's first noise estimate.
 
@@ -110,19 +112,25 @@ def fit_labels(
         :data:`PRUNE_AUTO_NOISE` (what ``labtriage train`` does by default).
     jobs : int, optional
         With ``prune``: fold models trained at once (``train.parallel_plan``).
+    cache : FoldCache, optional
+        Keeps the baseline's and (with ``prune``) the audit's finished folds, so an
+        interrupted fit resumes them.
     """
     if prune not in (True, False, "auto"):
         raise ValueError(f"prune must be True, False or 'auto', got {prune!r}")
     t0 = time.perf_counter()
     keep = np.ones(len(labels), dtype=bool)
     folds = assign_folds(labels, groups, n_folds=n_folds, seed=seed)
-    eta, baseline = first_noise_estimate(codes, labels, folds, seed=seed, progress=progress)
+    eta, baseline = first_noise_estimate(
+        codes, labels, folds, seed=seed, progress=progress, cache=cache
+    )
     read = top_rank_noise_rate(labels, baseline)
     pruning = prune is True or (prune == "auto" and read >= PRUNE_AUTO_NOISE)
     if pruning:
-        # The audit computes the same baseline again (seconds); its bar is already full.
+        # The audit reads the same baseline again (from the cache, or refitted in
+        # seconds without one); its bar is already full.
         eta, baseline, keep = _audit_flags(
-            codes, labels, groups, lstm, seed, n_folds, _WithoutBaseline(progress), jobs
+            codes, labels, groups, lstm, seed, n_folds, _WithoutBaseline(progress), jobs, cache
         )
     t1 = time.perf_counter()
     # After pruning, the noise left is about the estimate less the share dropped.
@@ -153,7 +161,7 @@ def fit_labels(
     )
 
 
-def _audit_flags(codes, labels, groups, lstm, seed, n_folds, progress, jobs):
+def _audit_flags(codes, labels, groups, lstm, seed, n_folds, progress, jobs, cache=None):
     """The audit's first noise estimate, baseline probabilities and rows cleanlab keeps."""
     from labtriage.audit import find_issues
     from labtriage.crossval import AUDIT_STOP_TOLERANCE, out_of_sample
@@ -161,7 +169,7 @@ def _audit_flags(codes, labels, groups, lstm, seed, n_folds, progress, jobs):
     folds = clone(lstm).set_params(stop_tolerance=AUDIT_STOP_TOLERANCE)  # the audit's
     oos = out_of_sample(
         codes, labels, groups, lstm=folds, n_folds=n_folds, seed=seed,
-        progress=progress, jobs=jobs,
+        progress=progress, jobs=jobs, cache=cache,
     )  # fmt: skip
     keep = ~find_issues(labels, oos.pred_probs)
     return oos.first_noise_estimate, oos.per_model["baseline"], keep

@@ -78,7 +78,8 @@ def train(
     Writes weights.pt, model.json and MODEL_CARD.md to --out; score new sequences
     with `labtriage predict MODEL_DIR TABLE`.
     """
-    with errors(debug):
+    with errors(debug, resumable=True):
+        from labtriage.cache import FoldCache
         from labtriage.fit import fit_assay
         from labtriage.modeldir import model_summary, write_model_dir
         from labtriage.report import FoldProgressBars, check_outputs_free
@@ -96,16 +97,6 @@ def train(
             schedule=schedule,
         )
         data = read_data(assay, folds=folds, **data_options(locals()))
-        console.print(f"training on {data.n_rows:,} rows of {assay}", soft_wrap=True)
-        with FoldProgressBars(console, n_folds=folds, enabled=not (quiet or as_json)) as bars:
-            result = fit_assay(
-                data,
-                lstm=lstm,
-                seed=seed,
-                n_folds=folds,
-                progress=bars,
-                prune="auto" if prune is None else prune,
-            )
         config = {
             "epochs": epochs,
             "schedule": schedule,
@@ -115,7 +106,24 @@ def train(
             "seed": seed,
         }
         config |= {"device": device, "lstm": lstm.get_params()}
+        # The audit's finished folds, beside the model directory (which appears whole,
+        # at the end): an interrupted train resumes them; removed once the model is written.
+        cache = FoldCache.for_data(
+            out.parent / f".{out.name}.labtriage-cache", data.sequences, data.labels, config
+        )
+        console.print(f"training on {data.n_rows:,} rows of {assay}", soft_wrap=True)
+        with FoldProgressBars(console, n_folds=folds, enabled=not (quiet or as_json)) as bars:
+            result = fit_assay(
+                data,
+                lstm=lstm,
+                seed=seed,
+                n_folds=folds,
+                progress=bars,
+                prune=config["prune"],
+                cache=cache,
+            )
         doc = write_model_dir(out, result, data, config, force=force)
+        cache.clear()
         if as_json:
             sys.stdout.write(json.dumps(model_summary(doc, out), indent=2) + "\n")
         else:
