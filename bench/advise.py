@@ -28,6 +28,8 @@ the option that realized more.
         # the realized options with the shipped early stopping (latest epoch within
         # 2 SE of the lowest held-out loss, counted on at least 5,000 rows), with the
         # rule before it (2 SE of the slice as it is), within 1 SE and the lowest loss
+    python bench/advise.py --pruning --seeds 3 --scenarios "mild 20%, relabel 1x"
+        # both options and "now" realized by the plain and by the pruned fit
     python bench/advise.py --fix-value --scenarios "mild 20%, relabel 1x"
         # what a fixed label is worth: the flips in the top of the worklist set right,
         # against as many flips set right at random (about 4 min a scenario)
@@ -45,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from advise_studies import fix_value, new_rows, stopping
+from advise_studies import fix_value, new_rows, pruning, stopping
 from doc import command_line, markdown_table, write_block
 
 from labtriage.decision import call_classes
@@ -98,11 +100,13 @@ def measure(truth: np.ndarray, noise, seed: int) -> np.ndarray:
     return inject_label_noise(truth, rate, n_classes=2, seed=seed)[0]
 
 
-def train_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, **lstm) -> float:
-    return fit_and_score(codes, labels, test_codes, test_truth, seed, epochs, **lstm)[0]
+def train_and_score(
+    codes, labels, test_codes, test_truth, seed: int, epochs, prune=False, **lstm
+) -> float:
+    return fit_and_score(codes, labels, test_codes, test_truth, seed, epochs, prune, **lstm)[0]
 
 
-def fit_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, **lstm):
+def fit_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, prune=False, **lstm):
     """Clean-test accuracy of the shipped fit, its ``train_result_`` and its accuracy at 0.5.
 
     Classes are called as ``labtriage predict`` calls them: at the fit's decision
@@ -111,7 +115,7 @@ def fit_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, **ls
     """
     model = LSTMClassifier(random_state=seed, epochs=epochs, **lstm)
     groups = np.unique(codes, axis=0, return_inverse=True)[1].ravel()
-    fit = fit_labels(codes, labels, groups, np.arange(2), lstm=model, seed=seed)
+    fit = fit_labels(codes, labels, groups, np.arange(2), lstm=model, seed=seed, prune=prune)
     probs = fit.model.predict_proba(test_codes)
     called = call_classes(probs, fit.model.classes_, fit.decision["threshold"])
     at_half = fit.model.classes_[probs.argmax(axis=1)]
@@ -376,6 +380,7 @@ def main() -> None:
     parser.add_argument("--fix-value", action="store_true")
     parser.add_argument("--new-rows", action="store_true")
     parser.add_argument("--stopping", action="store_true")
+    parser.add_argument("--pruning", action="store_true")
     parser.add_argument(
         "--draw", type=int, default=0, help="another draw of every world (seeds + 100 x draw)"
     )
@@ -387,6 +392,7 @@ def main() -> None:
         "fix_value": (lambda name, args: [fix_value(name, args)], "advise-fix-value",
                       "What a fixed label is worth"),
         "stopping": (stopping, "advise-stopping", "What the stopping rule changes"),
+        "pruning": (pruning, "advise-pruning", "The advice and the pruned fit"),
     }  # fmt: skip
     for flag, (study, stem, heading) in studies.items():
         if getattr(args, flag):

@@ -5,13 +5,17 @@ beside as many flips set right at random. ``new_rows``: 15 % more rows, seed by 
 with the previous batch cap, the shipped trainer, with early stopping off, and also
 with the table's batch. ``stopping``: both pure options with the shipped early
 stopping, with the rule before it (2 SE of the slice as it is), with one standard
-error and with the lowest held-out loss.
-All run on the replay's worlds; ``advise.py --fix-value``, ``--new-rows`` and
-``--stopping`` call them.
+error and with the lowest held-out loss. ``pruning``: both pure options realized
+by the plain fit (what the sweep measures) and by the pruned one (what ``labtriage
+train`` fits on a noisy table).
+All run on the replay's worlds; ``advise.py --fix-value``, ``--new-rows``,
+``--stopping`` and ``--pruning`` call them.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from functools import partial
 from unittest import mock
 
@@ -162,4 +166,51 @@ def stopping(name: str, args) -> list[dict]:
             row[f"gain {key}"] = round(float(gain.mean()), 4)
             row[f"se {key}"] = round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 4)
         rows.append(row)
+    return rows
+
+
+# What the sweep measures, and what ``labtriage train`` fits on a noisy table.
+FITS = {"plain (--no-prune, as the sweep)": False, "pruned where noisy (train's default)": "auto"}
+
+
+def pruning(name: str, args) -> list[dict]:
+    """Both pure options and the table as it is, realized by the plain and the pruned fit.
+
+    Does the advice, measured with the plain fit, hold for the model the lab keeps?
+    Uses the scenario's kept audit; gains are paired by seed, *se* their standard error.
+    """
+    r = _replay()
+    spec = r.SCENARIOS[name]
+    made = r.scenario_world(spec, args)
+    out = r.run_dir(name)
+    if not (out / "advice" / "audit" / "scores.csv").exists():  # no kept replay: audit
+        (seqs, _, labels), *_ = made
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"sequence": seqs, "label": labels}).to_csv(out / "table.csv", index=False)
+        audit = out / "advice" / "audit"
+        cmd = [sys.executable, "-m", "labtriage.cli", "audit", str(out / "table.csv"),
+               "--out", str(audit), "--force", "--quiet", "--epochs", str(args.epochs)]  # fmt: skip
+        subprocess.run(cmd, check=True, capture_output=True)
+    options, (test_codes, test_truth), _ = r.carried_out(made, spec, args, out)
+    epochs = "auto" if args.epochs == "auto" else int(args.epochs)
+    rows = []
+    for fit, prune in FITS.items():
+        acc = {
+            key: np.array([
+                r.train_and_score(x, y, test_codes, test_truth, s, epochs, prune=prune)
+                for s in range(args.seeds)
+            ])
+            for key, (x, y) in options.items()
+        }  # fmt: skip
+        row = {"scenario": name, "fit": fit, "seeds": args.seeds,
+               "now": round(float(acc["now"].mean()), 4)}  # fmt: skip
+        for key in ("relabel", "collect"):
+            gain = acc[key] - acc["now"]
+            row[f"gain {key}"] = round(float(gain.mean()), 4)
+            row[f"se {key}"] = round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 4)
+        diff = acc["relabel"] - acc["collect"]
+        row["relabel - collect"] = round(float(diff.mean()), 4)
+        row["se"] = round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 4)
+        rows.append(row)
+        print(row, flush=True)
     return rows

@@ -393,6 +393,24 @@ def test_advise_carries_out_both_options_and_compares_stopping(tmp_path, monkeyp
         assert r["gain relabel"] == pytest.approx(0.03) and r["gain collect"] == pytest.approx(0.01)
         assert r["se relabel"] == r["se collect"] == 0  # the seed's shift cancels in the pair
 
+    # The pruning study: every option, seed and fit (plain, pruned where noisy) once.
+    calls.clear()
+
+    def fake_fit(x, y, tc, tt, seed, epochs, prune):
+        key = next(k for k, (xo, yo) in options.items() if len(xo) == len(x) and (yo == y).all())
+        calls.append((key, seed, prune))
+        return base[key] + 0.01 * seed + (0.02 if prune else 0.0) * (key != "collect")
+
+    monkeypatch.setattr(replay, "train_and_score", fake_fit)
+    rows = replay.pruning(name, args)
+    assert sorted(calls, key=str) == sorted(
+        ((k, s, p) for k in base for s in range(2) for p in advise_studies.FITS.values()), key=str
+    )
+    plain, pruned = rows
+    assert plain["relabel - collect"] == pytest.approx(0.02) and plain["se"] == 0
+    assert pruned["relabel - collect"] == pytest.approx(0.04)
+    assert pruned["gain collect"] == pytest.approx(-0.01)  # "now" gained, collect did not
+
 
 def test_by_benchmark_lays_out_plates_and_counts_flags():
     sys.path.insert(0, str(BENCH))
