@@ -159,14 +159,22 @@ def stopping(name: str, args) -> list[dict]:
                 ])
                 for key, (x, y) in options.items()
             }  # fmt: skip
-        row = {"scenario": name, "stopping": rule, "seeds": args.seeds,
-               "now": round(float(acc["now"].mean()), 4)}  # fmt: skip
-        for key in ("relabel", "collect"):
-            gain = acc[key] - acc["now"]
-            row[f"gain {key}"] = round(float(gain.mean()), 4)
-            row[f"se {key}"] = round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 4)
-        rows.append(row)
+        rows.append({"scenario": name, "stopping": rule, "seeds": args.seeds, **_gains(acc)})
     return rows
+
+
+def _mean_se(values: np.ndarray) -> tuple[float, float]:
+    """The mean over seeds and its standard error, rounded as the tables show them."""
+    se = values.std(ddof=1) / np.sqrt(len(values))
+    return round(float(values.mean()), 4), round(float(se), 4)
+
+
+def _gains(acc: dict[str, np.ndarray]) -> dict:
+    """ "now" and each option's gain over it, paired by seed, with its standard error."""
+    row = {"now": round(float(acc["now"].mean()), 4)}
+    for key in ("relabel", "collect"):
+        row[f"gain {key}"], row[f"se {key}"] = _mean_se(acc[key] - acc["now"])
+    return row
 
 
 # What the sweep measures, and what ``labtriage train`` fits on a noisy table.
@@ -202,15 +210,8 @@ def pruning(name: str, args) -> list[dict]:
             ])
             for key, (x, y) in options.items()
         }  # fmt: skip
-        row = {"scenario": name, "fit": fit, "seeds": args.seeds,
-               "now": round(float(acc["now"].mean()), 4)}  # fmt: skip
-        for key in ("relabel", "collect"):
-            gain = acc[key] - acc["now"]
-            row[f"gain {key}"] = round(float(gain.mean()), 4)
-            row[f"se {key}"] = round(float(gain.std(ddof=1) / np.sqrt(len(gain))), 4)
-        diff = acc["relabel"] - acc["collect"]
-        row["relabel - collect"] = round(float(diff.mean()), 4)
-        row["se"] = round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 4)
+        row = {"scenario": name, "fit": fit, "seeds": args.seeds, **_gains(acc)}
+        row["relabel - collect"], row["se"] = _mean_se(acc["relabel"] - acc["collect"])
         rows.append(row)
         print(row, flush=True)
     return rows
