@@ -39,7 +39,7 @@ bench-quick:
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
 # about 3 h 26 min, epochs about 16 min, sweep about 11 min (+4 min on Ray), the advice replay
 # about 36 min (+2 min re-predicted with found flips priced; five scenarios at 20,000 rows about 80 min), the stopping rules on its worlds (stopping.py) about 22 min, where the noise sits (by.py) about 50 min the first time, the scale benchmark
-# about 55 min, the noise-estimate battery (calibration.py) about 70 min, class-dependent noise
+# about 55 min, the noise-estimate battery (calibration.py) about 70 min and its 5,000-row refits (--parts spread 2 min, --parts audit-refits 36 min), class-dependent noise
 # (asymmetric.py) about 30 min, and robustness with 8 trainers on three datasets not yet timed end to end
 # (docs/benchmarks.md, "How long the benchmarks take").
 # A stopped quality run goes on with `cd bench && python quality.py --resume`.
@@ -64,4 +64,5 @@ bench:
 	cd bench && $(PYTHON) by.py
 	cd bench && $(PYTHON) scale.py --audit-sizes 10000,100000,1000000
 	cd bench && $(PYTHON) calibration.py
+	cd bench && $(PYTHON) calibration.py --parts spread,audit-refits
 	cd bench && $(PYTHON) asymmetric.py

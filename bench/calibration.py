@@ -18,6 +18,8 @@ point's error.
     python bench/calibration.py                  # both parts (about 1 h 30 min on 2 cores)
     python bench/calibration.py --parts score    # re-read the kept probabilities only
     python bench/calibration.py --quick          # a smoke run: two small cells
+    python bench/calibration.py --parts spread   # 5,000-row misses: what the interval leaves out
+    python bench/calibration.py --parts audit-refits   # the same with the audit, as a user runs it
 
 Audits and probabilities are kept in bench/results/calibration-runs/ and reused.
 """
@@ -54,6 +56,10 @@ BASELINE = {
     250_000: (1, ["0.1", "0.25", "0.45", "0.1/0.3"]),
 }
 QUICK = [("mild", 3_000, "0.2"), ("strong", 3_000, "0.1/0.3")]
+# The spread study: the 5,000-row baseline tables with flips, refits per table.
+SPREAD_ROWS = 5_000
+SPREAD_NOISES = ["0.1", "0.25", "0.1/0.3", "0.3/0.05"]
+SPREAD_REFITS = 8
 
 
 def cells(args, part: str) -> list[tuple[str, int, str, int]]:
@@ -246,6 +252,152 @@ def run_real(args) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def spread(args) -> pd.DataFrame:
+    """Where the 5,000-row interval falls short: the model's own dependence on its rows.
+
+    Per 5,000-row baseline table (as the baseline part draws them): the shipped
+    interval (a bootstrap over rows with the model fixed); the same pooled over
+    three cross-validation repeats with new fold seeds (what ``estimate-noise
+    --repeats 3`` does); and refits: the baseline cross-validated afresh on
+    bootstrap resamples of the table (duplicates kept in one fold), each read
+    with the same estimator, so their spread holds the rows and the model fitted
+    to them. Per cell, the error's spread over the seeded tables says which of
+    these is the right size.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+    from labtriage.calibrate import calibrated_noise, top_rank_noise_rate
+    from labtriage.encode import encode_sequences
+
+    z = 1.6449  # the 90 % normal quantile
+    rows = []
+    seeds, _ = BASELINE[SPREAD_ROWS]
+    for landscape in args.landscapes:
+        for noise in SPREAD_NOISES:
+            for s in range(seeds):
+                seed = args.seed + s
+                table = make_table(landscape, SPREAD_ROWS, noise, seed=1_000 + seed)
+                labels, truth = table["label"].to_numpy(), table["true_label"].to_numpy()
+                x = encode_sequences(table["sequence"].tolist())
+
+                every = np.arange(len(labels))
+                repeats = [
+                    _oof(
+                        x,
+                        labels,
+                        every,
+                        seed + 100 * r,
+                        StratifiedKFold(5, shuffle=True, random_state=seed + 100 * r),
+                    )
+                    for r in range(3)
+                ]
+                one = calibrated_noise(labels, repeats[0], seed=args.seed)
+                three = calibrated_noise(labels, repeats, seed=args.seed)
+                rng = np.random.default_rng(seed)
+                refits = []
+                for b in range(SPREAD_REFITS):
+                    drawn = rng.integers(0, len(labels), size=len(labels))
+                    probs = _oof(x, labels, drawn, seed + b, GroupKFold(5))
+                    refits.append(top_rank_noise_rate(labels[drawn], probs))
+                true = float(np.mean(labels != truth))
+                refit_sd = float(np.std(refits, ddof=1))
+                rows.append(
+                    {
+                        "landscape": landscape,
+                        "noise": noise,
+                        "seed": seed,
+                        "true_noise": true,
+                        "error": one.noise_rate - true,
+                        "boot_sd": (one.interval[1] - one.interval[0]) / (2 * z),
+                        "refit_sd": refit_sd,
+                        "refit_shift": float(np.mean(refits)) - one.noise_rate,
+                        "covers": one.interval[0] <= true <= one.interval[1],
+                        "covers_repeats": three.interval[0] <= true <= three.interval[1],
+                        "covers_refit": abs(one.noise_rate - true) <= z * refit_sd,
+                    }
+                )
+                print(f"{landscape} {noise} seed {seed}: done", file=sys.stderr)
+    return pd.DataFrame(rows)
+
+
+def audit_refits(args) -> pd.DataFrame:
+    """``estimate-noise --calibrate-refits`` as a user runs it, on the audited 5,000-row tables."""
+    import json
+
+    rows = []
+    for landscape, n, noise, seed in cells(args, "audit"):
+        folder = WORK / cell_name(landscape, n, noise, seed)
+        if n != SPREAD_ROWS or not (folder / "table.csv").exists():
+            continue
+        kept = folder / f"refits-{SPREAD_REFITS}.json"
+        if not kept.exists():
+            cmd = ["labtriage", "estimate-noise", str(folder / "table.csv"), "--label-col"]
+            cmd += ["label", "--calibrate-refits", str(SPREAD_REFITS), "--json", "--quiet"]
+            start = time.perf_counter()
+            done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            est = json.loads(done.stdout) | {"seconds": time.perf_counter() - start}
+            kept.write_text(json.dumps(est))
+        est = json.loads(kept.read_text())
+        table = pd.read_csv(folder / "table.csv")
+        true = float(np.mean(table["label"] != table["true_label"]))
+        (lo, hi), (rlo, rhi) = est["interval"], est["refits"]["rows_interval"]
+        rows.append(
+            {
+                "landscape": landscape,
+                "noise": noise,
+                "true_noise": round(true, 4),
+                "estimate": round(est["noise_rate"], 4),
+                "rows interval": f"[{rlo:.3f}, {rhi:.3f}]",
+                "with refits": f"[{lo:.3f}, {hi:.3f}]",
+                "refit sd": round(est["refits"]["sd"], 4),
+                "covers: rows": rlo <= true <= rhi,
+                "covers: with refits": lo <= true <= hi,
+                "seconds": round(est["seconds"]),
+            }
+        )
+        print(f"{folder.name}: {rows[-1]}", file=sys.stderr)
+    return pd.DataFrame(rows)
+
+
+def _oof(x, labels, rows, seed, folds) -> np.ndarray:
+    """Out-of-fold baseline probabilities of ``rows`` (repeated rows kept in one fold)."""
+    from sklearn.model_selection import cross_val_predict
+
+    from labtriage.crossval import make_baseline
+
+    return cross_val_predict(
+        make_baseline(seed=seed),
+        x[rows],
+        labels[rows],
+        cv=folds,
+        groups=rows,
+        method="predict_proba",
+    )
+
+
+def spread_summary(out: pd.DataFrame) -> pd.DataFrame:
+    def one(rows: pd.DataFrame) -> pd.Series:
+        return pd.Series(
+            {
+                "tables": len(rows),
+                "error sd over tables": f"{rows['error'].std():.4f}",
+                "mean error": f"{rows['error'].mean():+.4f}",
+                "row bootstrap sd": f"{rows['boot_sd'].median():.4f}",
+                "refit sd": f"{rows['refit_sd'].median():.4f}",
+                "refit shift": f"{rows['refit_shift'].median():+.4f}",
+                "covers: rows": f"{rows['covers'].mean():.0%}",
+                "covers: 3 repeats": f"{rows['covers_repeats'].mean():.0%}",
+                "covers: ± 1.645 refit sd": f"{rows['covers_refit'].mean():.0%}",
+            }
+        )
+
+    return (
+        out.groupby(["landscape", "noise"], sort=False)
+        .apply(one, include_groups=False)
+        .reset_index()
+    )
+
+
 def _interval(point: float, interval) -> str:
     return f"{point:.4f} [{interval[0]:.4f}, {interval[1]:.4f}]"
 
@@ -344,7 +496,7 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default="audits,baseline,score,real",
-        help="audits, baseline, score, real (comma-separated)",
+        help="audits, baseline, score, real, spread, audit-refits (comma-separated)",
     )
     parser.add_argument("--landscapes", type=lambda s: s.split(","), default=["mild", "strong"])
     parser.add_argument(
@@ -371,6 +523,37 @@ def main() -> None:
             "The noise estimate on the real tables",
             f"{markdown_table(real.drop(columns='date'))}\n\n"
             f"`python bench/calibration.py --parts real`, {real['date'].iloc[0]}.",
+        )
+    if "spread" in parts:
+        start = time.perf_counter()
+        out = spread(args)
+        out.to_csv(HERE / "results" / "calibration_spread.csv", index=False)
+        table = spread_summary(out)
+        print(table.to_string(index=False))
+        minutes = (time.perf_counter() - start) / 60
+        write_block(
+            "calibration-spread",
+            "What the 5,000-row interval leaves out",
+            f"{markdown_table(table)}\n\n"
+            f"All {len(out)} tables: the shipped interval covers in {out['covers'].mean():.0%}, "
+            f"pooled over 3 repeats {out['covers_repeats'].mean():.0%}, "
+            f"± 1.645 refit sd {out['covers_refit'].mean():.0%}.\n\n"
+            f"`python bench/calibration.py --parts spread`, {time.strftime('%Y-%m-%d')}, "
+            f"{minutes:.0f} min on this machine.",
+        )
+    if "audit-refits" in parts:
+        out = audit_refits(args)
+        print(out.to_string(index=False))
+        out.to_csv(HERE / "results" / "calibration_audit_refits.csv", index=False)
+        write_block(
+            "calibration-audit-refits",
+            "Refits with the audit's own models",
+            f"{markdown_table(out)}\n\n"
+            f"{len(out)} tables: the bootstrap over rows covers in "
+            f"{out['covers: rows'].mean():.0%}, "
+            f"with {SPREAD_REFITS} refits {out['covers: with refits'].mean():.0%}; median "
+            f"{out['seconds'].median():.0f} s a table for the estimate with its refits.\n\n"
+            f"`python bench/calibration.py --parts audit-refits`, {time.strftime('%Y-%m-%d')}.",
         )
     if "score" in parts:
         out = score(args)

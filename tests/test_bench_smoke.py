@@ -503,6 +503,28 @@ def test_calibration_battery_scores_both_estimators(tmp_path, monkeypatch):
     assert summary["tables"].tolist() == [1, 1]
 
 
+def test_calibration_spread_reads_refits_beside_the_bootstrap(monkeypatch):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import calibration
+    finally:
+        sys.path.remove(str(BENCH))
+    from argparse import Namespace
+
+    monkeypatch.setattr(calibration, "SPREAD_ROWS", 600)
+    monkeypatch.setattr(calibration, "BASELINE", {600: (2, ["0.2"])})
+    monkeypatch.setattr(calibration, "SPREAD_NOISES", ["0.2"])
+    monkeypatch.setattr(calibration, "SPREAD_REFITS", 3)
+    out = calibration.spread(Namespace(seed=0, landscapes=["mild"]))
+    assert out["seed"].tolist() == [0, 1]
+    assert out["true_noise"].tolist() == pytest.approx([0.2, 0.2], abs=0.01)
+    assert (out["refit_sd"] > 0).all() and (out["boot_sd"] > 0).all()
+    # A table is covered by the refits exactly when its error lies within 1.645 sd.
+    assert out["covers_refit"].tolist() == (out["error"].abs() <= 1.6449 * out["refit_sd"]).tolist()
+    summary = calibration.spread_summary(out)
+    assert summary["tables"].tolist() == [2]
+
+
 def test_stopping_rules_replayed_on_a_trace_keep_the_epochs_a_fit_keeps(tmp_path, monkeypatch):
     sys.path.insert(0, str(BENCH))
     try:

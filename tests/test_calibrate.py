@@ -126,6 +126,27 @@ def test_repeats_are_pooled():
     assert mixed.interval[0] <= mixed.noise_rate <= mixed.interval[1]
 
 
+def test_refits_widen_the_interval_to_their_spread_and_never_narrow_it():
+    labels, probs, _, _ = _table(5000, 0.2, seed=11, strength=1.5)
+    rows = calibrated_noise(labels, probs, n_boot=50)
+    assert rows.refits is None
+    # Refits that do not move leave the interval as the bootstrap over rows gave it.
+    still = calibrated_noise(labels, probs, n_boot=50, refits=[rows.noise_rate] * 3)
+    assert still.interval == rows.interval and still.refits["sd"] == pytest.approx(0)
+    # Refits that move widen it to the point -/+ z sd, the point unchanged ...
+    spread = [rows.noise_rate - 0.05, rows.noise_rate, rows.noise_rate + 0.05]
+    wide = calibrated_noise(labels, probs, n_boot=50, refits=spread)
+    half = 1.6449 * np.std(spread, ddof=1)
+    assert wide.noise_rate == rows.noise_rate and wide.refits["n"] == 3
+    assert wide.interval[0] == pytest.approx(rows.noise_rate - half, abs=1e-4)
+    assert wide.interval[1] == pytest.approx(rows.noise_rate + half, abs=1e-4)
+    assert wide.refits["rows_interval"] == list(rows.interval)
+    # ... and no further than a noise rate can go with two classes.
+    assert calibrated_noise(labels, probs, n_boot=50, refits=[0.0, 1.0]).interval == (0.0, 0.5)
+    # One refit has no spread: ignored.
+    assert calibrated_noise(labels, probs, n_boot=50, refits=[0.4]).interval == rows.interval
+
+
 def test_bad_settings_are_refused():
     labels, probs, _, _ = _table(500, 0.1, seed=0)
     with pytest.raises(ValueError, match="span"):

@@ -293,6 +293,22 @@ def test_estimate_noise_json_keeps_progress_on_stderr(small_csv):
     assert "label column 'label'" in result.stderr
 
 
+def test_estimate_noise_refits_widen_the_interval_and_say_so(small_csv):
+    args = ["estimate-noise", str(small_csv), "--folds", "3", "--epochs", "2"]
+    result = runner.invoke(app, [*args, "--json", "--calibrate-refits", "2"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["refits"]["n"] == 2 and out["refits"]["sd"] >= 0
+    rlo, rhi = out["refits"]["rows_interval"]
+    assert out["interval"][0] <= rlo <= out["noise_rate"] <= rhi <= out["interval"][1]
+    assert "refit 2/2 on a resample of 800 rows" in result.stderr
+    table = runner.invoke(app, [*args, "--quiet", "--calibrate-refits", "2"])
+    assert table.exit_code == 0, table.output
+    assert "2 resamples retrained" in table.stdout
+    plain = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert plain["refits"] is None
+
+
 def test_header_spaces_are_stripped_for_every_option(tmp_path, small_table):
     path = tmp_path / "spaces.csv"
     small_table.assign(plate="P1").rename(

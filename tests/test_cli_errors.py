@@ -366,6 +366,18 @@ def test_from_scores_refuses_what_it_would_ignore(tmp_path, options):
     check_error(result, 2, "--from-scores")
 
 
+@pytest.mark.parametrize("refits", [-1, 1])
+def test_refits_need_two_or_none(tmp_path, refits):
+    result = read("estimate-noise", write(tmp_path, CSV), tmp_path, "--calibrate-refits", refits)
+    check_error(result, 2, "--calibrate-refits", "at least 2", str(refits))
+
+
+def test_refits_retrain_so_they_refuse_kept_scores(tmp_path):
+    scores = write(tmp_path, CSV, "scores.csv")
+    result = invoke("estimate-noise", "--from-scores", scores, "--calibrate-refits", 4)
+    check_error(result, 2, "--calibrate-refits", "--from-scores", "give ASSAY")
+
+
 @pytest.mark.parametrize("command", ["audit", "estimate-noise", "simulate"])
 def test_help_shows_defaults_and_flags_without_a_placeholder(command):
     result = invoke(command, "--help")

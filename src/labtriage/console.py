@@ -29,6 +29,14 @@ def noise_table(estimate: dict) -> Table:
         f"{estimate['method']} on {estimate['n_rows']:,} rows, "
         f"{estimate['n_repeats']} CV repeat(s)",
     )
+    refit = estimate.get("refits")
+    if refit:
+        rlo, rhi = refit["rows_interval"]
+        table.add_row(
+            "refits",
+            f"{refit['n']} resamples retrained: the estimate moves by {refit['sd']:.3f} (sd) "
+            f"with the rows trained on; the bootstrap over rows alone gave [{rlo:.3f}, {rhi:.3f}]",
+        )
     cj = estimate.get("confident_joint")
     if cj:
         table.add_row(

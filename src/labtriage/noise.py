@@ -85,6 +85,8 @@ class NoiseEstimate:
     # cleanlab's confident joint on the same probabilities: noise_rate, interval,
     # flip_rates, method. It counts the model's own errors as noise (module docstring).
     confident_joint: dict | None = None
+    # With --calibrate-refits: n, sd of the refits' readings, the rows-only interval.
+    refits: dict | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict; ``replicates`` is None where no sequence was measured twice,
@@ -156,6 +158,7 @@ def estimate_noise(
     level: float = 0.9,
     n_boot: int = 200,
     seed: int = 0,
+    refits: Sequence[float] | None = None,
 ) -> NoiseEstimate:
     """Noise rate, interval and flip rates from out-of-sample probabilities.
 
@@ -180,6 +183,10 @@ def estimate_noise(
     n_boot : int, default 200
         Bootstrap draws over rows per repeat.
     seed : int, default 0
+    refits : sequence of float, optional
+        Noise rates read on cross-validation run again on bootstrap resamples of
+        the table; they widen the interval where the model moves with its rows
+        (:func:`labtriage.calibrate.calibrated_noise`).
     """
     _check_level(level)
     repeats = [pred_probs] if isinstance(pred_probs, np.ndarray) else list(pred_probs)
@@ -188,7 +195,7 @@ def estimate_noise(
     rng = np.random.default_rng(seed)
     draws = np.concatenate([bootstrap_noise_rates(labels, p, n_boot, rng) for p in repeats])
     calibrated = calibrated_noise(
-        labels, repeats, classes=classes, level=level, n_boot=n_boot, seed=seed
+        labels, repeats, classes=classes, level=level, n_boot=n_boot, seed=seed, refits=refits
     )
     return NoiseEstimate(
         noise_rate=calibrated.noise_rate,
@@ -215,6 +222,7 @@ def estimate_noise(
             "flip_rates": flip_rates_from_joint(np.mean(joints, axis=0), classes),
             "method": JOINT,
         },
+        refits=calibrated.refits,
     )
 
 
