@@ -147,6 +147,24 @@ def test_refits_widen_the_interval_to_their_spread_and_never_narrow_it():
     assert calibrated_noise(labels, probs, n_boot=50, refits=[0.4]).interval == rows.interval
 
 
+def test_notes_say_where_the_estimate_misleads():
+    from labtriage.console import estimate_notes
+
+    def notes(rate, n, *, refits=None, k=2):
+        labels, probs, _, _ = _table(n, rate, seed=2, k=k, strength=0.3 if rate > 0.4 else 1.5)
+        est = estimate_noise(labels, probs, classes=list(range(k)), n_boot=50, refits=refits)
+        return " ".join(estimate_notes(est.to_dict()))
+
+    # Close to chance, with two classes and with three (chance 0.50 and 0.67).
+    assert "chance level of 0.50" in notes(0.47, 12_000)
+    assert "chance level of 0.67" in notes(0.66, 12_000, k=3)
+    big = notes(0.2, 12_000)
+    assert "chance" not in big and "--calibrate-refits" not in big
+    # A small table is pointed to refits until it has them.
+    assert "--calibrate-refits 8" in notes(0.2, 3_000)
+    assert "--calibrate-refits" not in notes(0.2, 3_000, refits=[0.19, 0.22])
+
+
 def test_bad_settings_are_refused():
     labels, probs, _, _ = _table(500, 0.1, seed=0)
     with pytest.raises(ValueError, match="span"):

@@ -305,8 +305,10 @@ def test_estimate_noise_refits_widen_the_interval_and_say_so(small_csv):
     table = runner.invoke(app, [*args, "--quiet", "--calibrate-refits", "2"])
     assert table.exit_code == 0, table.output
     assert "2 resamples retrained" in table.stdout
-    plain = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
-    assert plain["refits"] is None
+    assert "--calibrate-refits 8" not in table.output  # it has them: no note
+    plain = runner.invoke(app, [*args, "--json"])
+    assert json.loads(plain.stdout)["refits"] is None
+    assert "fewer than 10,000 rows" in plain.stderr and "--calibrate-refits 8" in plain.stderr
 
 
 def test_header_spaces_are_stripped_for_every_option(tmp_path, small_table):

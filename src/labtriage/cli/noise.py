@@ -290,12 +290,14 @@ def _print_estimate(estimate: dict, *, as_json: bool, console: Console) -> None:
     from rich.markup import escape
 
     from labtriage.by_report import by_notes
-    from labtriage.console import by_table, noise_table
+    from labtriage.console import by_table, estimate_notes, noise_table
     from labtriage.report import replicate_notes
 
     notes = [
         f"[yellow]note:[/] {escape(n)}"
-        for n in replicate_notes(estimate["replicates"]) + by_notes(estimate["by"])
+        for n in estimate_notes(estimate)
+        + replicate_notes(estimate["replicates"])
+        + by_notes(estimate["by"])
     ]
     if as_json:
         sys.stdout.write(json.dumps(estimate, indent=2) + "\n")
