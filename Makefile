@@ -38,7 +38,7 @@ bench-quick:
 # bench: the full grids (simulated 250k rows, GB1, Mason, the strong-epistasis landscape; needs
 # ../shared/data). Several hours on 2 CPU cores: acceptance 8 min, speed about 20 min, quality
 # about 3 h 26 min, epochs about 16 min, sweep about 11 min (+4 min on Ray), the advice replay
-# about 36 min (+2 min re-predicted with found flips priced; five scenarios at 20,000 rows about 80 min), the stopping rules on its worlds (stopping.py) about 22 min, where the noise sits (by.py) about 50 min the first time, the scale benchmark
+# about 36 min (+1 to 4 min for each other counting of found flips; a second draw about 37 min, the held-out third about 30 min; five scenarios at 20,000 rows about 80 min), the stopping rules on its worlds (stopping.py) about 22 min, where the noise sits (by.py) about 50 min the first time, the scale benchmark
 # about 55 min, the noise-estimate battery (calibration.py) about 70 min and its 5,000-row refits (--parts spread 2 min, --parts audit-refits 36 min), class-dependent noise
 # (asymmetric.py) about 30 min, and robustness with 8 trainers on three datasets not yet timed end to end
 # (docs/benchmarks.md, "How long the benchmarks take").
@@ -57,9 +57,18 @@ bench:
 	cd bench && $(PYTHON) sweep.py
 	cd bench && $(PYTHON) sweep.py --datasets mild-20k --backend ray
 	cd bench && $(PYTHON) advise.py --seeds 5
-	cd bench && $(PYTHON) advise.py --repredict --price-found-flips
+	cd bench && $(PYTHON) advise.py --repredict --found-flips measured
+	cd bench && $(PYTHON) advise.py --repredict --found-flips whole
+	cd bench && $(PYTHON) advise.py --seeds 5 --draw 1
+	cd bench && $(PYTHON) advise.py --repredict --found-flips measured --draw 1
+	cd bench && $(PYTHON) advise.py --repredict --found-flips whole --draw 1
+	cd bench && $(PYTHON) advise.py --seeds 5 --draw 2
+	cd bench && $(PYTHON) advise.py --repredict --found-flips measured --draw 2
+	cd bench && $(PYTHON) advise.py --repredict --found-flips whole --draw 2
 	cd bench && $(PYTHON) advise.py --seeds 5 --rows 20000 --scenarios "$(ADVISE_20K)"
-	cd bench && $(PYTHON) advise.py --repredict --price-found-flips --rows 20000 --scenarios "$(ADVISE_20K)"
+	cd bench && $(PYTHON) advise.py --repredict --found-flips measured --rows 20000 --scenarios "$(ADVISE_20K)"
+	cd bench && $(PYTHON) advise.py --repredict --found-flips whole --rows 20000 --scenarios "$(ADVISE_20K)"
+	cd bench && $(PYTHON) advise_compare.py
 	cd bench && $(PYTHON) stopping.py
 	cd bench && $(PYTHON) by.py
 	cd bench && $(PYTHON) scale.py --audit-sizes 10000,100000,1000000

@@ -17,8 +17,9 @@ the option that realized more.
     python bench/advise.py --repredict   # the advice again on the kept audits and sweeps
                                          # (their relabel cells added), beside the realized
                                          # gains already measured (about 2 min)
-    python bench/advise.py --repredict --price-found-flips
-        # the same with found flips priced at the relabel cells' worth (advise_priced.csv)
+    python bench/advise.py --repredict --found-flips measured
+        # the same with found flips priced at the relabel cells' worth (advise_priced.csv;
+        # --found-flips whole counts them as random flips, advise_whole.csv)
     python bench/advise.py --seeds 5 --rows 20000 --scenarios "mild 20%, relabel 1x;..."
         # the same worlds at another table size (advise_rows20000.csv, own folders)
     python bench/advise.py --new-rows --seeds 6 --scenarios "GB1 20%, relabel 2x"
@@ -128,7 +129,10 @@ def fit_and_score(codes, labels, test_codes, test_truth, seed: int, epochs, prun
 
 DRAW = 0  # which draw of the worlds (--draw); 0: the seeds the results were first run with
 ROWS = 8_000  # the table size of the main results; other sizes (--rows) get their own files
+# Where --repredict writes the advice by how it counts a found flip (advise --found-flips).
+PREDICTIONS = {"between": "advise", "measured": "advise_priced", "whole": "advise_whole"}
 _TRAINED: dict = {}  # accuracy of one (world, option, seed), shared across scenarios
+_MADE: set = set()  # scenarios whose audit and sweep this run made
 
 
 def _old_value(name: str, column: str, default):
@@ -207,29 +211,53 @@ def block(name: str) -> str:
     return name + tag("-")
 
 
-def run_scenario(name: str, spec, args) -> dict:
-    landscape, noise, cost_new, cost_relabel = spec
-    n = args.rows
-    budget = 0.15 * n * cost_new
-    made = scenario_world(spec, args)
+def _complete(advice: Path) -> bool:
+    """Whether a scenario's advice folder holds a finished audit and sweep."""
+    return all((advice / f).exists() for f in ("audit/scores.csv", "sweep/sweep.json"))
+
+
+def advise_world(name: str, spec, args, made, kept_twins: bool = False) -> tuple[dict, float]:
+    """``labtriage advise`` on a scenario's table as a user runs it: its advice and seconds.
+
+    Writes the table into the scenario's folder; the audit and the sweep land beside it
+    (``advice/audit``, ``advice/sweep``), reused and resumed where they exist, or
+    copied from a scenario on the same table made in this run (``kept_twins``: or kept
+    from an earlier one).
+    """
+    _, _, cost_new, cost_relabel = spec
     (seqs, _, labels), *_ = made
     out = run_dir(name)
-    kept = all((out / "advice" / f).exists() for f in ("audit/scores.csv", "sweep/sweep.json"))
-    reuse = args.reuse and kept  # the same table: advise reuses the audit, resumes the sweep
-    if not reuse:
-        shutil.rmtree(out, ignore_errors=True)  # a fresh audit and sweep for each run
     out.mkdir(parents=True, exist_ok=True)
+    # A scenario on the same table made them in this run: they do not depend on the costs.
+    made_here = SCENARIOS if kept_twins else _MADE
+    same = [o for o in made_here if SCENARIOS[o][:2] == spec[:2] and o != name]
+    twin = [run_dir(o) / "advice" for o in same if _complete(run_dir(o) / "advice")]
+    for part in ("audit", "sweep") if twin and not _complete(out / "advice") else ():
+        shutil.copytree(twin[0] / part, out / "advice" / part, dirs_exist_ok=True)
     pd.DataFrame({"sequence": seqs, "label": labels}).to_csv(out / "table.csv", index=False)
     cmd = [sys.executable, "-m", "labtriage.cli", "advise", str(out / "table.csv"),
            "--cost-new", str(cost_new), "--cost-relabel", str(cost_relabel),
-           "--budget", str(budget), "--out", str(out / "advice"), "--force", "--quiet",
-           "--json", "--epochs", str(args.epochs)]  # fmt: skip
+           "--budget", str(0.15 * args.rows * cost_new), "--out", str(out / "advice"),
+           "--force", "--quiet", "--json", "--epochs", str(args.epochs)]  # fmt: skip
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"advise failed on {name}: {done.stderr.strip()[-500:]}")
-    advice = json.loads(done.stdout)
-    advise_s = time.perf_counter() - t0
+    _MADE.add(name)
+    return json.loads(done.stdout), time.perf_counter() - t0
+
+
+def run_scenario(name: str, spec, args) -> dict:
+    landscape, noise, cost_new, _ = spec
+    n = args.rows
+    budget = 0.15 * n * cost_new
+    made = scenario_world(spec, args)
+    out = run_dir(name)
+    # The same table: advise reuses the audit and resumes the sweep.
+    reuse = args.reuse and _complete(out / "advice")
+    if not reuse:
+        shutil.rmtree(out, ignore_errors=True)  # a fresh audit and sweep for each run
+    advice, advise_s = advise_world(name, spec, args, made)
     if reuse:  # the time of the run that made the audit and the sweep
         advise_s = _old_value(name, "advise s", advise_s)
 
@@ -265,9 +293,8 @@ def run_scenario(name: str, spec, args) -> dict:
     return {
         "scenario": name, "rows": n, "budget": budget, "advise s": round(advise_s),
         "recommendation": rec, "p_relabel_better": advice["p_relabel_better"],
-        "pred gain relabel": round(p["relabel"] - p["now"], 4),
+        **predicted_gains(advice),
         "real gain relabel": round(float((real["relabel"] - real["now"]).mean()), 4),
-        "pred gain collect": round(p["collect"] - p["now"], 4),
         "real gain collect": round(float((real["collect"] - real["now"]).mean()), 4),
         "real now": round(float(real["now"].mean()), 4), "pred now": p["now"],
         "real now at 0.5": round(float(np.mean(at_half["now"])), 4),
@@ -280,6 +307,16 @@ def run_scenario(name: str, spec, args) -> dict:
         "noise estimate": advice["noise_rate"],
         "relabel worth": (advice["relabel_worth"] or {}).get("value"),
     }  # fmt: skip
+
+
+def predicted_gains(advice: dict) -> dict:
+    """Each pure option's predicted gain over now and its 90 % interval, as columns."""
+    out = {}
+    for option in ("relabel", "collect"):
+        gain = advice["predicted_gain"]
+        out[f"pred gain {option}"] = gain[option]
+        out[f"pred gain {option} low"], out[f"pred gain {option} high"] = gain[f"{option}_interval"]
+    return out
 
 
 def within(predicted, realized) -> np.ndarray:
@@ -307,6 +344,10 @@ def summary(table: pd.DataFrame) -> str:
         if se is not None and se.notna().all():
             beyond = int((~ok & (np.abs(pred - real) > 2 * se)).sum())
             line += f" (misses beyond twice the realized gain's standard error: {beyond})"
+        low, high = table.get(f"pred gain {option} low"), table.get(f"pred gain {option} high")
+        if low is not None and low.notna().all():
+            inside = int(((low <= real) & (real <= high)).sum())
+            line += f"; realized inside its 90 % interval: {inside} of {len(table)}"
         parts.append(line + ".")
     return " ".join(parts)
 
@@ -334,6 +375,11 @@ def repredict(name: str, old: pd.Series, args) -> dict:
     *_, cost_new, cost_relabel = SCENARIOS[name]
     out = run_dir(name)
     kept = out / "advice"
+    if not _complete(kept):
+        # A fresh checkout keeps no runs: the world is seeded, so its audit and sweep
+        # are made again as the realized gains' run made them.
+        spec = SCENARIOS[name]
+        advise_world(name, spec, args, scenario_world(spec, args), kept_twins=True)
     # Resuming the kept sweep trains only the cells it lacks (the relabel cells).
     grown = subprocess.run(
         [sys.executable, "-m", "labtriage.cli", "sweep", str(out / "table.csv"), "--out",
@@ -347,7 +393,7 @@ def repredict(name: str, old: pd.Series, args) -> dict:
            "--budget", str(old["budget"]), "--from-audit", str(kept / "audit"),
            "--from-sweep", str(kept / "sweep"), "--out", str(out / "repredicted"),
            "--force", "--quiet", "--json"]  # fmt: skip
-    cmd += ["--price-found-flips"] if args.price_found_flips else []
+    cmd += ["--found-flips", args.found_flips]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"advise failed on {name}: {done.stderr.strip()[-500:]}")
@@ -358,8 +404,7 @@ def repredict(name: str, old: pd.Series, args) -> dict:
     return {
         **{k: v for k, v in old.to_dict().items() if k != "right"},
         "recommendation": rec, "p_relabel_better": advice["p_relabel_better"],
-        "pred gain relabel": round(p["relabel"] - p["now"], 4),
-        "pred gain collect": round(p["collect"] - p["now"], 4),
+        **predicted_gains(advice),
         "pred now": p["now"], "noise estimate": advice["noise_rate"],
         "verdict": verdict(rec, better),
         "relabel worth": (advice["relabel_worth"] or {}).get("value"),
@@ -376,7 +421,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="keep each scenario's audit and sweep")
     parser.add_argument("--repredict", action="store_true")
-    parser.add_argument("--price-found-flips", action="store_true", help="with --repredict")
+    parser.add_argument(
+        "--found-flips", choices=sorted(PREDICTIONS), default="between", help="with --repredict"
+    )
     parser.add_argument("--fix-value", action="store_true")
     parser.add_argument("--new-rows", action="store_true")
     parser.add_argument("--stopping", action="store_true")
@@ -406,7 +453,7 @@ def main() -> None:
     if args.repredict:
         old = pd.read_csv(results("advise")).set_index("scenario", drop=False)
         rows = [repredict(name, old.loc[name], args) for name in args.scenarios.split(";")]
-        name = "advise_priced" if args.price_found_flips else "advise"  # priced: beside it
+        name = PREDICTIONS[args.found_flips]  # the other countings beside the default
         merged = merge_results(pd.DataFrame(rows), results(name))
         print(merged.to_string(index=False))
         flags = " ".join(f"--{k} {v}" for k, v in _apart().items())

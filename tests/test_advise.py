@@ -104,24 +104,58 @@ def test_relabel_cells_measure_what_a_found_flip_is_worth():
     low, high = half.relabel_worth["interval"]
     assert low <= 0.5 <= high
     assert half.to_dict()["relabel_worth"] == half.relabel_worth
-    # Reported, not priced in by default: the plan is the surface's, and a note says why.
-    assert half.predicted == plain.predicted and half.relabel_worth["priced"] is False
-    assert any("0.50 of a random one" in n and "--price-found-flips" in n for n in half.notes)
+
+    def gain(advice):
+        return advice.predicted["relabel"] - advice.predicted["now"]
+
+    def counted(found_flips):
+        return plan_budget(pd.concat([grid, relabel_cells(eta0, 0.5)]), **options,
+                           found_flips=found_flips)  # fmt: skip
+
+    whole, measured = counted("whole"), counted("measured")
+    # Counted whole: the plan is the surface's alone, and a note says it is likely too high.
+    assert whole.predicted == plain.predicted and whole.relabel_worth["priced_at"] == 1.0
+    assert any("0.50 of a random one" in n and "likely too high" in n for n in whole.notes)
     assert not any("no relabel cells" in n for n in half.notes)
-    # Priced in on request: 950 found at half worth, less the 20 the re-measurement breaks.
-    priced = plan_budget(pd.concat([grid, relabel_cells(eta0, 0.5)]), **options,
-                         price_found_flips=True)  # fmt: skip
-    assert priced.relabel_worth["priced"] is True
-    gain = priced.predicted["relabel"] - priced.predicted["now"]
-    full = plain.predicted["relabel"] - plain.predicted["now"]
-    assert 0.35 * full < gain < 0.6 * full
-    assert priced.new_rows_per_fixed_label == pytest.approx(
-        0.5 * plain.new_rows_per_fixed_label, rel=0.02
+    # At the measured worth: 950 found at half worth, less the 20 the re-measurement breaks.
+    assert measured.relabel_worth == {**half.relabel_worth, "found_flips": "measured",
+                                      "priced_at": 0.5}  # fmt: skip
+    assert 0.35 * gain(whole) < gain(measured) < 0.6 * gain(whole)
+    assert measured.new_rows_per_fixed_label == pytest.approx(
+        0.5 * whole.new_rows_per_fixed_label, rel=0.02
     )
-    assert not any("of a random one" in n for n in priced.notes)
-    same = plan_budget(pd.concat([grid, relabel_cells(eta0, 1.0)]), **options,
-                       price_found_flips=True)  # fmt: skip
+    assert not any("of a random one" in n for n in measured.notes)
+    # The default, between: the point at the middle, and the gain's interval reaching
+    # toward both ends (the draws place a found flip anywhere between 0.5 and 1).
+    assert half.relabel_worth["found_flips"] == "between"
+    assert half.relabel_worth["priced_at"] == pytest.approx(0.75, abs=0.01)
+    assert gain(measured) < gain(half) < gain(whole)
+    assert half.new_rows_per_fixed_label == pytest.approx(
+        0.75 * whole.new_rows_per_fixed_label, rel=0.02
+    )
+    low, high = half.gains["relabel_interval"]
+    assert low < 0.5 * (gain(measured) + gain(half)) and high > 0.5 * (gain(half) + gain(whole))
+    spread = [np.subtract(*reversed(a.gains["relabel_interval"])) for a in (whole, measured)]
+    assert high - low > 2 * max(spread)  # the worth's uncertainty, not the surface's alone
+    assert any("counts it at 0.75" in n and "--found-flips" in n for n in half.notes)
+    # Worth one: every counting agrees.
+    same = plan_budget(pd.concat([grid, relabel_cells(eta0, 1.0)]), **options)
     assert same.predicted["relabel"] == pytest.approx(plain.predicted["relabel"], abs=1e-3)
+    with pytest.raises(ValueError, match="--found-flips must be one of between, measured, whole"):
+        plan_budget(grid, **options, found_flips="half")
+
+
+def test_gains_are_the_options_less_now_with_their_own_intervals():
+    chances = np.r_[np.full(2_000, 0.95), np.full(8_000, 0.01)]
+    advice = plan(0.2, chances, Costs(new=1, relabel=1, budget=1_000), 0.02)
+    p, g = advice.predicted, advice.gains
+    assert advice.to_dict()["predicted_gain"] == g
+    for key in ("relabel", "collect", "mix"):
+        assert g[key] == pytest.approx(p[key] - p["now"], abs=1e-4)
+        low, high = g[f"{key}_interval"]
+        assert low <= g[key] <= high
+        # the draws move now and the option together: the gain is surer than either level
+        assert high - low < (p[f"{key}_interval"][1] - p[f"{key}_interval"][0])
 
 
 def test_cheap_reliable_relabeling_of_a_noisy_table_is_recommended():

@@ -260,6 +260,53 @@ def test_advise_replay_counts_its_targets_from_its_table():
     assert "re-measuring within ±30 % or 0.005: 1 of 3 (misses beyond twice" in text
     assert "standard error: 1)" in text
     assert "new rows within ±30 % or 0.005: 0 of 3." in text  # no SE column: none claimed
+    assert "inside its 90 % interval" not in text  # no interval columns: none claimed
+    # With the predicted gain's interval: 0.030 and 0.006 inside, 0.010 above.
+    table = table.assign(**{"pred gain relabel low": [0.02, 0.0, -0.01],
+                            "pred gain relabel high": [0.04, 0.008, 0.01]})  # fmt: skip
+    assert "realized inside its 90 % interval: 2 of 3." in replay.summary(table)
+
+
+def test_advise_countings_are_compared_from_the_result_files(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import advise_compare
+    finally:
+        sys.path.remove(str(BENCH))
+    base = {
+        "decisive": [True, True, False], "real gain relabel": [0.010, 0.000, 0.004],
+        "real gain collect": [0.002, 0.006, 0.004], "pred gain collect": [0.004] * 3,
+        "pred gain collect low": [0.003] * 3, "pred gain collect high": [0.005] * 3,
+    }  # fmt: skip
+    between = pd.DataFrame({**base, "recommendation": ["relabel", "indeterminate", "mix"],
+                            "verdict": ["right", "undecided", "right"],
+                            "pred gain relabel": [0.011, 0.007, 0.004],
+                            "pred gain relabel low": [0.008, 0.002, 0.002],
+                            "pred gain relabel high": [0.014, 0.012, 0.006]})  # fmt: skip
+    whole = between.assign(recommendation=["relabel", "relabel", "relabel"],
+                           verdict=["right", "wrong", "right"],
+                           **{"pred gain relabel": [0.02, 0.02, 0.02],
+                              "pred gain relabel low": [0.018] * 3,
+                              "pred gain relabel high": [0.022] * 3})  # fmt: skip
+    between.to_csv(tmp_path / "advise.csv", index=False)
+    whole.to_csv(tmp_path / "advise_whole_draw2.csv", index=False)
+    rows = advise_compare.comparison(tmp_path).set_index("counting")
+    assert list(rows.index) == ["between (default)", "whole"]  # only the files that exist
+    assert rows.loc["between (default)", "scenario-draws"].startswith("design")
+    assert rows.loc["whole", "scenario-draws"] == "held out: draw 2 (3)"
+    assert rows.loc["between (default)", "decisive: right / wrong / indeterminate"] == (
+        "1 / 0 / 1 of 2"
+    )
+    assert rows.loc["whole", "decisive: right / wrong / indeterminate"] == "1 / 1 / 0 of 2"
+    # 0.011 for 0.010, 0.007 for 0.000 (off by more than 0.005), 0.004 for 0.004
+    assert rows.loc["between (default)", "re-measuring within target"] == 2
+    assert rows.loc["between (default)", "re-measuring inside its 90 % interval"] == 2
+    assert rows.loc["whole", "re-measuring within target"] == 0
+    assert rows.loc["whole", "new rows inside its 90 % interval"] == 1
+    # Lost: the indeterminate one takes relabel (its point favours it): 0.006 lost;
+    # the mix counts at the mean of equal gains: nothing lost.
+    assert rows.loc["between (default)", "accuracy lost a scenario"] == "0.0020"
+    assert rows.loc["whole", "accuracy lost a scenario"] == "0.0020"
 
 
 def test_advise_replay_draws_other_worlds_in_their_own_folders(monkeypatch):

@@ -66,7 +66,13 @@ def test_json_follows_the_contract_and_the_files_are_written(made, tmp_path):
         assert any("relabel cells gained where the surface" in n for n in doc["notes"])
     else:
         assert worth["cells"] == 1 and 0 <= worth["value"] <= 2 and worth["flips_restored"] > 0
-        assert worth["priced"] is False  # reported, counted whole by default
+        # counted between the cells' reading and one by default
+        assert worth["found_flips"] == "between"
+        assert worth["priced_at"] == pytest.approx((worth["value"] + 1) / 2, abs=1e-3)
+    g = doc["predicted_gain"]
+    for name in ("relabel", "collect", "mix"):
+        assert g[name] == pytest.approx(p[name] - p["now"], abs=2e-4)
+        assert g[f"{name}_interval"][0] <= g[name] <= g[f"{name}_interval"][1]
     assert doc == json.loads((tmp_path / "advice" / "advice.json").read_text())
     relabel = pd.read_csv(tmp_path / "advice" / "relabel.csv")
     assert len(relabel) == doc["relabel_rows"]
@@ -77,9 +83,10 @@ def test_json_follows_the_contract_and_the_files_are_written(made, tmp_path):
 def test_console_says_the_decision_and_the_options(made, tmp_path):
     result = advise(made, "--out", tmp_path / "advice")
     assert result.exit_code == 0, result.output
-    assert "Predicted accuracy against true labels" in result.output
+    assert "Predicted accuracy (true labels) and gain over now" in result.output
     assert any(result.output.startswith(s) for s in ("Re-measure", "Measure", "Neither"))
     assert "the table's estimated noise" in result.output  # no replicates: its source
+    assert "gain" in result.output and "+0." in result.output  # each option's gain over now
 
 
 def test_the_worklist_order_is_followed(made, tmp_path):
@@ -112,6 +119,7 @@ def test_an_audit_or_sweep_of_another_table_is_refused(made, tmp_path, small_tab
         (["--cost-new", "0"], "must be positive"),
         (["--budget", "1", "--cost-new", "5", "--cost-relabel", "8"], "buys neither"),
         (["--relabel-noise", "0.5"], "--relabel-noise must lie in [0, 0.5)"),
+        (["--found-flips", "half"], "--found-flips must be one of between, measured, whole"),
     ],
 )
 def test_bad_costs_are_one_line_and_write_nothing(made, tmp_path, args, fragment):
@@ -133,16 +141,19 @@ def test_runs_the_audit_and_the_sweep_it_needs_and_reuses_them(made, tmp_path):
     assert "(0 to train)" in again.output and "auditing into" not in again.output
 
 
-def test_found_flips_are_counted_whole_unless_priced_at_their_worth(made, tmp_path):
-    whole = json.loads(advise(made, "--json", "--out", tmp_path / "whole").stdout)
-    result = advise(made, "--json", "--out", tmp_path / "priced", "--price-found-flips")
-    assert result.exit_code == 0, result.output
-    priced = json.loads(result.stdout)
-    worth = priced["relabel_worth"]
+def test_found_flips_count_between_their_measured_worth_and_one_unless_told(made, tmp_path):
+    counted = {}
+    for how in ("whole", "measured", "between"):
+        result = advise(made, "--json", "--out", tmp_path / how, "--found-flips", how)
+        assert result.exit_code == 0, result.output
+        counted[how] = json.loads(result.stdout)
+    worth = counted["measured"]["relabel_worth"]
+    rate = {how: doc["new_rows_per_fixed_label"] for how, doc in counted.items()}
     if worth is None:  # the one relabel cell gained where the surface predicts none
-        assert priced["new_rows_per_fixed_label"] == whole["new_rows_per_fixed_label"]
+        assert rate["measured"] == rate["whole"] == rate["between"]
         return
-    assert worth["priced"] is True and whole["relabel_worth"]["priced"] is False
-    assert priced["new_rows_per_fixed_label"] == pytest.approx(
-        worth["value"] * whole["new_rows_per_fixed_label"], abs=0.02
+    assert [counted[h]["relabel_worth"]["priced_at"] for h in counted] == pytest.approx(
+        [1.0, worth["value"], (1 + worth["value"]) / 2], abs=1e-3
     )
+    assert rate["measured"] == pytest.approx(worth["value"] * rate["whole"], abs=0.02)
+    assert rate["between"] == pytest.approx((1 + worth["value"]) / 2 * rate["whole"], abs=0.02)

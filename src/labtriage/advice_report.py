@@ -176,10 +176,18 @@ def render_html(advice, doc: dict, frame: pd.DataFrame) -> str:
         "Sweep: accuracy by size and injected noise": heatmap(frame),
         "Sweep: accuracy against the total noise": accuracy_lines(frame),
     })  # fmt: skip
-    p = doc["predicted_accuracy"]
+    p, g = doc["predicted_accuracy"], doc.get("predicted_gain") or {}
+
+    def gain(name):
+        if name not in g:
+            return "<td></td><td></td>"
+        low, high = g[name + "_interval"]
+        return f"<td class=num>{g[name]:+.3f}</td><td class=num>[{low:+.3f}, {high:+.3f}]</td>"
+
     rows = "".join(
         f"<tr><td>{name}</td><td class=num>{p[name]:.3f}</td>"
-        f"<td class=num>[{p[name + '_interval'][0]:.3f}, {p[name + '_interval'][1]:.3f}]</td></tr>"
+        f"<td class=num>[{p[name + '_interval'][0]:.3f}, {p[name + '_interval'][1]:.3f}]</td>"
+        f"{gain(name)}</tr>"
         for name in ("now", "relabel", "collect", "mix")
     )
     notes = "".join(f'<li class="note">{html.escape(n)}</li>' for n in doc["notes"])
@@ -189,7 +197,8 @@ def render_html(advice, doc: dict, frame: pd.DataFrame) -> str:
         f"<title>labtriage advice</title><style>{CSS}</style></head><body>"
         f"<h1>labtriage advice</h1><p><b>{html.escape(doc['sentence'])}</b></p>"
         f"<ul>{notes}</ul>"
-        "<table><tr><th>option</th><th>accuracy (true labels)</th><th>90% interval</th></tr>"
+        "<table><tr><th>option</th><th>accuracy (true labels)</th><th>90% interval</th>"
+        "<th>gain over now</th><th>90% interval</th></tr>"
         f"{rows}</table>"
         f"<h2>Figures</h2>{figs}"
         f"<h2>Record</h2><pre>{record}</pre></body></html>\n"

@@ -12,14 +12,14 @@ the noise rate drawn from its uncertainty.
 The surface prices a fixed label as one random flip fewer, but the flips at the top
 of a worklist are the ones the model has already learned through, so they are worth
 less. The sweep's relabel cells measure by how much on this table
-(``worth.relabel_worth``), and the advice reports it. It does not price with it by
-default: in the replay benchmark pricing with it brought the predicted gain of
-re-measuring closer to the realized one on 8,000-row tables (13 of 16 scenarios
-within target against 9) but far below it on 20,000-row tables, where the cells
-read the worth at 0.22 and 0.0 and re-measuring realized about 0.6 of the gain
-counted whole, and there it picked the worse option (docs/benchmarks.md, "Replay").
-``price_found_flips=True`` counts found flips at the measured worth and the
-re-measurement's errors at full price.
+(``worth.relabel_worth``), but that reading is itself biased low where the cells
+restore flips their own fit already contradicts (0.22 on 20,000-row tables where
+re-measuring realized about 0.6 of the gain counted whole; docs/benchmarks.md,
+"Replay"). So by default (``found_flips="between"``) a found flip counts at the
+middle of the measured worth and one, and the bootstrap draws it anywhere between
+them: the intervals and the probability carry that the worth is known only to lie
+there. ``"measured"`` prices it at the cells' reading, ``"whole"`` as a random flip;
+the re-measurement's errors count in full either way.
 
 Accuracies are against true labels: the sweep measures them against the test
 slice's given labels, whose noise eta_t shrinks every difference by
@@ -43,6 +43,7 @@ N_DRAWS = 200  # bootstrap refits behind the intervals
 LEVEL = 0.9
 DECISIVE = 0.9  # P(one option better) needed to recommend it rather than say indeterminate
 EXTRAPOLATION = 2.0  # predictions beyond this multiple of the largest size measured are flagged
+FOUND_FLIPS = ("between", "measured", "whole")  # what a flip found and fixed counts as
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Advice:
     noise_method: str = ""  # how noise_rate was estimated
     noise_rate_joint: float | None = None  # the confident joint's figure, for comparison
     relabel_worth: dict | None = None  # a found flip fixed, in random flips (None: unmeasured)
+    gains: dict[str, float] = field(default_factory=dict)  # over now: relabel, collect, mix
 
     def to_dict(self) -> dict:
         return {
@@ -103,6 +105,7 @@ class Advice:
             "new_rows": self.new_rows,
             "expected_fixed_labels": round(self.expected_fixed, 1),
             "predicted_accuracy": self.predicted,
+            "predicted_gain": self.gains,
             "p_relabel_better": self.p_relabel_better,
             "new_rows_per_fixed_label": self.new_rows_per_fixed_label,
             "noise_rate": self.noise_rate,
@@ -133,7 +136,7 @@ def plan_budget(
     relabel_noise_source: str = "the table's noise estimate",
     n_classes: int = 2,
     seed: int = 0,
-    price_found_flips: bool = False,
+    found_flips: str = "between",
 ) -> Advice:
     """The best split of the budget, its predicted accuracy, and how sure that is.
 
@@ -153,27 +156,30 @@ def plan_budget(
     costs : Costs
     relabel_noise : float
         Error rate of a re-measurement, in [0, 0.5).
-    price_found_flips : bool, default False
-        Count the flips re-measuring finds at the relabel cells' worth rather than as
-        random flips (module docstring). Without relabel cells they count whole.
+    found_flips : {"between", "measured", "whole"}, default "between"
+        What a flip re-measuring finds counts as: between the relabel cells' worth and a
+        random flip, at their worth, or as a random flip (module docstring). Without
+        relabel cells they count whole.
     """
     if not 0 <= relabel_noise < 0.5:
         raise ValueError(f"--relabel-noise must lie in [0, 0.5), got {relabel_noise:g}")
+    check_found_flips(found_flips)
     relabeled = cells["relabel"].eq(True) if "relabel" in cells else np.zeros(len(cells), bool)
     cells, fixes = cells[~relabeled], cells[relabeled]
     n, eta, acc = (cells[c].to_numpy(float) for c in ("n_train", "total_noise", "accuracy"))
     fit = fit_effective_size(n, eta, acc, n_classes=n_classes)
     worth = relabel_worth(fit, fixes, noise_rate, n_classes)
-    price = worth if price_found_flips and worth is not None else 1.0
+    price = found_flip_price(worth, found_flips)
     k = n_classes
     grid = _split_grid(n_rows, costs)
     point = _predict_split(fit, grid, n_rows, noise_rate, wrong_chances, relabel_noise,
                            noise_rate, n_classes, price)  # fmt: skip
     best = int(np.argmax(point["accuracy"]))
     draws = _draw(cells, fixes, grid, best, n_rows, noise_rate, noise_sd, wrong_chances,
-                  relabel_noise, n_classes, seed, price_found_flips)  # fmt: skip
+                  relabel_noise, n_classes, seed, found_flips)  # fmt: skip
     now = float(true_accuracy(fit.predict(n_rows, noise_rate), noise_rate, n_classes))
     predicted = _summarise(point, best, draws, now)
+    gains = _gains(predicted, draws)
     p_relabel = float(np.mean(draws["relabel"] > draws["collect"]))
     p_mix = float(np.mean(draws["mix"] >= np.maximum(draws["relabel"], draws["collect"])))
     choice, reason = _choose(grid, best, predicted, p_relabel, p_mix)
@@ -182,7 +188,7 @@ def plan_budget(
         fit_effective_size, n, eta, acc, groups.to_numpy(), n_classes=n_classes
     )
     notes = _extrapolation_notes(n, n_rows, grid, best)
-    notes += worth_notes(fixes, worth, applied=price_found_flips)
+    notes += worth_notes(fixes, worth, found_flips=found_flips, price=price)
     notes += _reach_notes(fit, n, eta, n_rows, float(point["eta"][-1]), n_classes)
     index = {"relabel": -1, "collect": 0}.get(choice, best)  # the split the plan follows
     half = 1.645 * noise_sd  # a 90 % normal interval
@@ -214,11 +220,38 @@ def plan_budget(
             "accuracy": np.round(point["accuracy"], 4).tolist(),
         },
         notes=notes,
+        gains=gains,
         expected_fixed=float(point["fixed"][index]),
         relabel_worth=worth_record(
-            worth, _finite_interval(draws["worth"], worth), fixes, priced=price_found_flips
+            worth,
+            _finite_interval(draws["worth"], worth),
+            fixes,
+            found_flips=found_flips,
+            price=price,
         ),
     )
+
+
+def check_found_flips(found_flips: str) -> None:
+    """ValueError unless ``found_flips`` is one of :data:`FOUND_FLIPS`."""
+    if found_flips not in FOUND_FLIPS:
+        raise ValueError(
+            f"--found-flips must be one of {', '.join(FOUND_FLIPS)}, got {found_flips!r}"
+        )
+
+
+def found_flip_price(worth: float | None, found_flips: str, draw: float | None = None) -> float:
+    """What one flip found at the top of the worklist and fixed counts as, in random flips.
+
+    ``worth`` is the relabel cells' reading (None: unmeasured, counted whole). With
+    ``"between"``, ``draw`` in [0, 1] places it between that reading and one (None:
+    the middle).
+    """
+    if worth is None or found_flips == "whole":
+        return 1.0
+    if found_flips == "measured":
+        return worth
+    return worth + (0.5 if draw is None else draw) * (1.0 - worth)
 
 
 def exchange_rate(fit: CurveFit, n_rows: int, noise_rate: float, n_classes: int = 2) -> float:
@@ -254,10 +287,15 @@ def _predict_split(fit, grid, n_rows, eta, chances, eta_r, test_noise, k, worth)
     return {"accuracy": true_accuracy(observed, test_noise, k), "fixed": fixed, "eta": eta_after}
 
 
-def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed, priced) -> dict:
-    """Bootstrap: cells resampled, the noise rate drawn; accuracy of now and each option."""
+def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed, found) -> dict:
+    """Bootstrap: cells resampled, the noise rate and a found flip's worth drawn; the options.
+
+    With ``found`` "between", each draw prices a found flip anywhere between its
+    relabel cells' worth and one (uniformly).
+    """
     rng = np.random.default_rng(seed)
     rng_fixes = np.random.default_rng([seed, 1])  # the cells' draws stay as without them
+    rng_price = np.random.default_rng([seed, 2])
     out = {key: [] for key in ("now", "relabel", "collect", "mix", "worth")}
     picks = {"now": None, "relabel": -1, "collect": 0, "mix": best}
     for _ in range(N_DRAWS):
@@ -271,7 +309,7 @@ def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed
         picked = fixes.iloc[rng_fixes.integers(0, len(fixes), len(fixes))]
         worth = relabel_worth(fit, picked, e, k)
         out["worth"].append(np.nan if worth is None else worth)
-        price = worth if priced and worth is not None else 1.0
+        price = found_flip_price(worth, found, float(rng_price.uniform()))
         pred = _predict_split(fit, grid, n_rows, e, chances, eta_r, e, k, price)["accuracy"]
         now = true_accuracy(fit.predict(n_rows, e), e, k)
         for key, index in picks.items():
@@ -286,6 +324,18 @@ def _summarise(point: dict, best: int, draws: dict, now: float) -> dict:
     for key, value in values.items():
         out[key] = round(float(value), 4)
         out[f"{key}_interval"] = _interval(draws[key])
+    return out
+
+
+def _gains(predicted: dict, draws: dict) -> dict:
+    """Each option's gain over now, with the interval of its gain draw by draw.
+
+    Narrower than the accuracies' intervals: the draws move now and the options together.
+    """
+    out = {}
+    for key in ("relabel", "collect", "mix"):
+        out[key] = round(predicted[key] - predicted["now"], 4)
+        out[f"{key}_interval"] = _interval(draws[key] - draws["now"])
     return out
 
 

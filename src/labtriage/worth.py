@@ -4,8 +4,8 @@ The accuracy surface prices a fixed label as one random flip fewer. The sweep's
 relabel cells (``sweep_relabel``) set back the injected flips found at the top of
 a worklist and train again, with the trainer the lab will use: :func:`relabel_worth`
 is the accuracy they gained over what the surface predicts for the true labels they
-gave back, pooled over the cells and clipped to [0, 2]. ``advise`` reports it, and
-with ``price_found_flips`` counts the flips re-measuring finds at that worth.
+gave back, pooled over the cells and clipped to [0, 2]. ``advise`` counts the flips
+re-measuring finds between that worth and one by default (``advise.found_flip_price``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ def relabel_worth(fit: CurveFit, fixes, noise_rate: float, n_classes: int = 2) -
     return float(np.clip(realized / predicted, 0.0, 2.0)) if predicted > 1e-4 else None
 
 
-def worth_record(worth: float | None, interval: list[float], fixes, *, priced: bool) -> dict | None:
-    """``advice.json``'s ``relabel_worth``; ``priced``: the plan counts found flips at it."""
+def worth_record(
+    worth: float | None, interval: list[float], fixes, *, found_flips: str, price: float
+) -> dict | None:
+    """``advice.json``'s ``relabel_worth``: the cells' reading and what the plan counted."""
     if worth is None:
         return None
     return {
@@ -42,19 +44,24 @@ def worth_record(worth: float | None, interval: list[float], fixes, *, priced: b
         "interval": interval,
         "cells": len(fixes),
         "flips_restored": int(fixes["n_relabeled"].astype(float).sum()),
-        "priced": priced,
+        "found_flips": found_flips,
+        "priced_at": round(price, 3),
     }
 
 
-def worth_notes(fixes, worth, *, applied: bool) -> list[str]:
-    """What the advice says of the worth: unmeasured, or measured and not priced in."""
-    if worth is not None and not applied and worth < 0.8:
+def worth_notes(fixes, worth, *, found_flips: str, price: float) -> list[str]:
+    """What the advice says of the worth: unmeasured, or how the plan counted it."""
+    if worth is not None and worth < 0.8 and found_flips != "measured":
+        counted = (
+            "counts it as one, so it is likely too high"
+            if found_flips == "whole"
+            else f"counts it at {price:.2f}, between the two, and its interval spans both"
+        )
         return [
             f"the sweep's relabel cells put a flip found at the top of the worklist at "
-            f"{worth:.2f} of a random one: the gain predicted for re-measuring counts it as "
-            "one, so it is likely too high, though that worth can itself read far too low "
-            "(--price-found-flips prices it at that worth; "
-            "docs/how-it-works.md, 'Where it misleads')"
+            f"{worth:.2f} of a random one, a reading that can itself be far too low; the gain "
+            f"predicted for re-measuring {counted} (--found-flips measured or whole prices "
+            "it at either end; docs/how-it-works.md, 'Where it misleads')"
         ]
     if len(fixes) == 0:
         return [

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -84,16 +85,16 @@ def advise(
     invalid: Invalid = "error",
     force: Force = False,
     seed: Annotated[int, typer.Option(help="Seed for the audit, the sweep and the bootstrap.")] = 0,
-    price_found_flips: Annotated[
-        bool,
+    found_flips: Annotated[
+        str,
         typer.Option(
-            "--price-found-flips/--count-found-flips-whole",
-            help="Count the flips re-measuring finds at what the sweep's relabel cells measured "
-            "them worth, or each as one random flip fewer (the default: the measured worth "
-            "read far too low on larger tables; see docs/how-it-works.md, 'What a found flip "
-            "is worth').",
+            metavar="between|measured|whole",
+            help="What a flip that re-measuring finds counts as: between what the sweep's "
+            "relabel cells measured it worth and a random flip (drawn anywhere between in the "
+            "intervals), at that worth, or as a random flip (docs/how-it-works.md, 'What a "
+            "found flip is worth').",
         ),
-    ] = False,
+    ] = "between",
     device: Device = "auto",
     quiet: Quiet = False,
     debug: Debug = False,
@@ -105,13 +106,14 @@ def advise(
     Writes advice.json, relabel.csv (the rows to re-measure) and report.html.
     """
     with errors(debug, resumable=True):
-        from labtriage.advise import Costs
+        from labtriage.advise import Costs, check_found_flips
         from labtriage.report import check_outputs_free
 
         if cost_new is None or cost_relabel is None:
             raise ValueError("missing --cost-new or --cost-relabel: give what each costs")
         if relabel_noise is not None and not 0 <= relabel_noise < 0.5:
             raise ValueError(f"--relabel-noise must lie in [0, 0.5), got {relabel_noise:g}")
+        check_found_flips(found_flips)
         # Checked before any work; the default budget needs the table's size, so it comes later.
         Costs(cost_new, cost_relabel, budget if budget is not None else max(cost_new, cost_relabel))
         check_outputs_free([out / name for name in ADVICE_FILES], force=force)
@@ -130,7 +132,7 @@ def advise(
         }
         scores, _ = _audit(assay, data, from_audit, out / "audit", options, console)
         frame, sweep_doc = _sweep(assay, data, from_sweep, out / "sweep", options, console)
-        advice, relabel = _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips)
+        advice, relabel = _plan(data, scores, frame, costs, relabel_noise, seed, found_flips)
         from labtriage.advice_report import write_advice
 
         doc = write_advice(out, advice, relabel, frame, data, {
@@ -168,7 +170,7 @@ def _sweep(assay, data, from_sweep, default_dir: Path, options: dict, console):
     return read_sweep_for(from_sweep or default_dir, data)
 
 
-def _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips=False):
+def _plan(data, scores, frame, costs, relabel_noise, seed, found_flips="between"):
     """The budget split from the audit's ranking and the sweep's surface."""
     from dataclasses import replace
 
@@ -210,7 +212,7 @@ def _plan(data, scores, frame, costs, relabel_noise, seed, price_found_flips=Fal
     advice = plan_budget(
         ok, n_rows=data.n_rows, noise_rate=eta, noise_sd=sd, wrong_chances=chances,
         costs=costs, relabel_noise=min(relabel_noise, 0.49), relabel_noise_source=source,
-        n_classes=data.n_classes, seed=seed, price_found_flips=price_found_flips,
+        n_classes=data.n_classes, seed=seed, found_flips=found_flips,
     )  # fmt: skip
     advice = replace(
         advice,
@@ -225,16 +227,24 @@ def _probs(scores, data):
     return scores[columns].to_numpy(dtype=float)
 
 
+COUNTED = {
+    "between": "between that and one, drawn anywhere between in the intervals",
+    "measured": "that worth",
+    "whole": "as a random flip",
+}
+
+
 def render_advice(console: Console, advice, out: Path) -> None:
     """The decision in one sentence, then the options side by side."""
     from labtriage.advice_report import decision_sentence
 
     console.print(decision_sentence(advice), soft_wrap=True)
     p = advice.predicted
-    table = Table(title="Predicted accuracy against true labels (90% intervals)",
-                  title_justify="left")  # fmt: skip
-    for col in ("option", "re-measure", "new rows", "accuracy", "interval"):
-        table.add_column(col, justify="left" if col == "option" else "right")
+    table = Table(title="Predicted accuracy (true labels) and gain over now, 90% intervals",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    for col in ("option", "re-measure", "new rows", "accuracy", "gain"):
+        table.add_column(col, justify="left" if col == "option" else "right", no_wrap=True)
+    g = advice.gains
     rows = {
         "now": (0, 0),
         "relabel": (advice.split["relabel_rows"][-1], 0),
@@ -242,8 +252,11 @@ def render_advice(console: Console, advice, out: Path) -> None:
         "mix": (advice.relabel_rows, advice.new_rows),
     }
     for name, (r, m) in rows.items():
-        low, high = p[f"{name}_interval"]
-        table.add_row(name, f"{r:,}", f"{m:,}", f"{p[name]:.3f}", f"[{low:.3f}, {high:.3f}]")
+        accuracy = "{:.3f} [{:.3f}, {:.3f}]".format(p[name], *p[f"{name}_interval"])
+        gain = (
+            "{:+.3f} [{:.3f}, {:.3f}]".format(g[name], *g[f"{name}_interval"]) if name in g else ""
+        )
+        table.add_row(name, f"{r:,}", f"{m:,}", accuracy, gain)
     console.print(table)
     console.print(
         f"P(re-measuring beats new rows) = {advice.p_relabel_better:.2f}; one fixed label is "
@@ -257,7 +270,8 @@ def render_advice(console: Console, advice, out: Path) -> None:
         console.print(
             f"a flip found at the top of the worklist and fixed is worth {worth['value']:.2f} "
             f"[{low:.2f}, {high:.2f}] of a random one here ({worth['cells']} relabel cells of "
-            "the sweep)" + ("; the plan counts each found flip at that" if worth["priced"] else ""),
+            f"the sweep); the plan counts one at {worth['priced_at']:.2f}"
+            f" ({COUNTED[worth['found_flips']]})",
             soft_wrap=True,
         )
     for note in advice.notes:
