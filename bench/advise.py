@@ -434,6 +434,9 @@ def main() -> None:
     args = parser.parse_args()
     global DRAW, ROWS
     DRAW, ROWS = args.draw, args.rows
+    # Run as a script this module is __main__; the studies import it as ``advise``, which
+    # would load a second copy with the default draw and size. One module, one draw.
+    sys.modules["advise"] = sys.modules[__name__]
     studies = {  # flag: (rows of one scenario, block, heading)
         "new_rows": (new_rows, "advise-new-rows", "What new rows realize"),
         "fix_value": (lambda name, args: [fix_value(name, args)], "advise-fix-value",

@@ -1,5 +1,6 @@
 """The benchmark scripts must keep running: their smallest cells, on tiny data."""
 
+import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -307,6 +308,24 @@ def test_advise_countings_are_compared_from_the_result_files(tmp_path):
     # the mix counts at the mean of equal gains: nothing lost.
     assert rows.loc["between (default)", "accuracy lost a scenario"] == "0.0020"
     assert rows.loc["whole", "accuracy lost a scenario"] == "0.0020"
+
+
+def test_advise_studies_run_on_the_draw_and_size_the_script_was_given():
+    # The studies import the replay as ``advise``; run as a script it is __main__.
+    code = """
+import runpy, sys
+import advise_studies
+def study(name, args):
+    replay = advise_studies._replay()
+    print(replay.DRAW, replay.ROWS, replay.results("advise").name)
+    raise SystemExit(0)
+advise_studies.new_rows = study
+sys.argv = ["advise.py", "--new-rows", "--draw", "2", "--rows", "3000", "--scenarios", "x"]
+runpy.run_path("advise.py", run_name="__main__")
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=BENCH, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "3000", "advise_rows3000_draw2.csv"]
 
 
 def test_advise_replay_draws_other_worlds_in_their_own_folders(monkeypatch):
