@@ -326,6 +326,12 @@ def within(predicted, realized) -> np.ndarray:
     return miss <= np.maximum(0.3 * np.abs(realized), 0.005)
 
 
+def inside(table: pd.DataFrame, option: str) -> pd.Series:
+    """Whether an option's realized gain fell inside its predicted 90 % interval."""
+    real = table[f"real gain {option}"]
+    return table[f"pred gain {option} low"].le(real) & real.le(table[f"pred gain {option} high"])
+
+
 def summary(table: pd.DataFrame) -> str:
     """The replay against its targets, counted from its table."""
     decisive = table[table["decisive"].astype(bool)]
@@ -344,10 +350,10 @@ def summary(table: pd.DataFrame) -> str:
         if se is not None and se.notna().all():
             beyond = int((~ok & (np.abs(pred - real) > 2 * se)).sum())
             line += f" (misses beyond twice the realized gain's standard error: {beyond})"
-        low, high = table.get(f"pred gain {option} low"), table.get(f"pred gain {option} high")
+        low = table.get(f"pred gain {option} low")
         if low is not None and low.notna().all():
-            inside = int(((low <= real) & (real <= high)).sum())
-            line += f"; realized inside its 90 % interval: {inside} of {len(table)}"
+            line += (f"; realized inside its 90 % interval: {int(inside(table, option).sum())}"
+                     f" of {len(table)}")  # fmt: skip
         parts.append(line + ".")
     return " ".join(parts)
 

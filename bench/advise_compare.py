@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from advise import within
+from advise import inside, within
 from doc import markdown_table, write_block
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -36,11 +36,6 @@ def lost(table: pd.DataFrame) -> pd.Series:
     for rec, gain in taken.items():
         got = got.mask(table["recommendation"] == rec, gain)
     return pd.concat([relabel, collect], axis=1).max(axis=1) - got
-
-
-def inside(table: pd.DataFrame, option: str) -> pd.Series:
-    real = table[f"real gain {option}"]
-    return table[f"pred gain {option} low"].le(real) & real.le(table[f"pred gain {option} high"])
 
 
 def tally(table: pd.DataFrame) -> dict:

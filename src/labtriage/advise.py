@@ -34,6 +34,8 @@ import numpy as np
 
 from labtriage.tradeoff import CurveFit, compose_noise, fit_effective_size, holdout_errors
 from labtriage.worth import (
+    check_found_flips,
+    found_flip_price,
     relabel_worth,
     worth_notes,
     worth_record,
@@ -43,7 +45,6 @@ N_DRAWS = 200  # bootstrap refits behind the intervals
 LEVEL = 0.9
 DECISIVE = 0.9  # P(one option better) needed to recommend it rather than say indeterminate
 EXTRAPOLATION = 2.0  # predictions beyond this multiple of the largest size measured are flagged
-FOUND_FLIPS = ("between", "measured", "whole")  # what a flip found and fixed counts as
 
 
 @dataclass(frozen=True)
@@ -230,28 +231,6 @@ def plan_budget(
             price=price,
         ),
     )
-
-
-def check_found_flips(found_flips: str) -> None:
-    """ValueError unless ``found_flips`` is one of :data:`FOUND_FLIPS`."""
-    if found_flips not in FOUND_FLIPS:
-        raise ValueError(
-            f"--found-flips must be one of {', '.join(FOUND_FLIPS)}, got {found_flips!r}"
-        )
-
-
-def found_flip_price(worth: float | None, found_flips: str, draw: float | None = None) -> float:
-    """What one flip found at the top of the worklist and fixed counts as, in random flips.
-
-    ``worth`` is the relabel cells' reading (None: unmeasured, counted whole). With
-    ``"between"``, ``draw`` in [0, 1] places it between that reading and one (None:
-    the middle).
-    """
-    if worth is None or found_flips == "whole":
-        return 1.0
-    if found_flips == "measured":
-        return worth
-    return worth + (0.5 if draw is None else draw) * (1.0 - worth)
 
 
 def exchange_rate(fit: CurveFit, n_rows: int, noise_rate: float, n_classes: int = 2) -> float:

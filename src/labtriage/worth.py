@@ -5,7 +5,7 @@ relabel cells (``sweep_relabel``) set back the injected flips found at the top o
 a worklist and train again, with the trainer the lab will use: :func:`relabel_worth`
 is the accuracy they gained over what the surface predicts for the true labels they
 gave back, pooled over the cells and clipped to [0, 2]. ``advise`` counts the flips
-re-measuring finds between that worth and one by default (``advise.found_flip_price``).
+re-measuring finds between that worth and one by default (:func:`found_flip_price`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from labtriage.tradeoff import CurveFit, compose_noise
+
+FOUND_FLIPS = ("between", "measured", "whole")  # what a flip found and fixed counts as
 
 
 def relabel_worth(fit: CurveFit, fixes, noise_rate: float, n_classes: int = 2) -> float | None:
@@ -31,6 +33,28 @@ def relabel_worth(fit: CurveFit, fixes, noise_rate: float, n_classes: int = 2) -
     realized = float(np.sum(fixes["accuracy"].to_numpy(float)
                             - fixes["accuracy_before"].to_numpy(float)))  # fmt: skip
     return float(np.clip(realized / predicted, 0.0, 2.0)) if predicted > 1e-4 else None
+
+
+def check_found_flips(found_flips: str) -> None:
+    """ValueError unless ``found_flips`` is one of :data:`FOUND_FLIPS`."""
+    if found_flips not in FOUND_FLIPS:
+        raise ValueError(
+            f"--found-flips must be one of {', '.join(FOUND_FLIPS)}, got {found_flips!r}"
+        )
+
+
+def found_flip_price(worth: float | None, found_flips: str, draw: float | None = None) -> float:
+    """What one flip found at the top of the worklist and fixed counts as, in random flips.
+
+    ``worth`` is the relabel cells' reading (None: unmeasured, counted whole). With
+    ``"between"``, ``draw`` in [0, 1] places it between that reading and one (None:
+    the middle).
+    """
+    if worth is None or found_flips == "whole":
+        return 1.0
+    if found_flips == "measured":
+        return worth
+    return worth + (0.5 if draw is None else draw) * (1.0 - worth)
 
 
 def worth_record(

@@ -106,8 +106,9 @@ def advise(
     Writes advice.json, relabel.csv (the rows to re-measure) and report.html.
     """
     with errors(debug, resumable=True):
-        from labtriage.advise import Costs, check_found_flips
+        from labtriage.advise import Costs
         from labtriage.report import check_outputs_free
+        from labtriage.worth import check_found_flips
 
         if cost_new is None or cost_relabel is None:
             raise ValueError("missing --cost-new or --cost-relabel: give what each costs")
