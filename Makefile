@@ -69,6 +69,9 @@ bench:
 	cd bench && $(PYTHON) advise.py --repredict --found-flips measured --rows 20000 --scenarios "$(ADVISE_20K)"
 	cd bench && $(PYTHON) advise.py --repredict --found-flips whole --rows 20000 --scenarios "$(ADVISE_20K)"
 	cd bench && $(PYTHON) advise_compare.py
+	cd bench && $(PYTHON) advise.py --worth-levels 0.05,0.1,0.2
+	cd bench && $(PYTHON) advise.py --worth-levels 0.05,0.1,0.2 --draw 1
+	cd bench && $(PYTHON) advise.py --worth-levels 0.05,0.1,0.2 --draw 2
 	cd bench && $(PYTHON) stopping.py
 	cd bench && $(PYTHON) by.py
 	cd bench && $(PYTHON) scale.py --audit-sizes 10000,100000,1000000

@@ -31,6 +31,9 @@ the option that realized more.
         # rule before it (2 SE of the slice as it is), within 1 SE and the lowest loss
     python bench/advise.py --pruning --seeds 3 --scenarios "mild 20%, relabel 1x"
         # both options and "now" realized by the plain and by the pruned fit
+    python bench/advise.py --worth-levels 0.05,0.1,0.2 --draw 2
+        # a found flip's worth read by relabel cells at each injected level, beside
+        # what re-measuring realized (the kept sweeps grown; remade where gone)
     python bench/advise.py --fix-value --scenarios "mild 20%, relabel 1x"
         # what a fixed label is worth: the flips in the top of the worklist set right,
         # against as many flips set right at random (about 4 min a scenario)
@@ -48,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from advise_studies import fix_value, new_rows, pruning, stopping
+from advise_studies import fix_value, new_rows, pruning, stopping, worth_levels
 from doc import command_line, markdown_table, write_block
 
 from labtriage.decision import call_classes
@@ -435,6 +438,9 @@ def main() -> None:
     parser.add_argument("--stopping", action="store_true")
     parser.add_argument("--pruning", action="store_true")
     parser.add_argument(
+        "--worth-levels", metavar="D,D,...", help="relabel cells at these injected levels"
+    )
+    parser.add_argument(
         "--draw", type=int, default=0, help="another draw of every world (seeds + 100 x draw)"
     )
     args = parser.parse_args()
@@ -449,6 +455,8 @@ def main() -> None:
                       "What a fixed label is worth"),
         "stopping": (stopping, "advise-stopping", "What the stopping rule changes"),
         "pruning": (pruning, "advise-pruning", "The advice and the pruned fit"),
+        "worth_levels": (worth_levels, "advise-worth-levels",
+                         "Where the relabel cells measure a found flip's worth"),
     }  # fmt: skip
     for flag, (study, stem, heading) in studies.items():
         if getattr(args, flag):

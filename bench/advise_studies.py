@@ -7,9 +7,10 @@ with the table's batch. ``stopping``: both pure options with the shipped early
 stopping, with the rule before it (2 SE of the slice as it is), with one standard
 error and with the lowest held-out loss. ``pruning``: both pure options realized
 by the plain fit (what the sweep measures) and by the pruned one (what ``labtriage
-train`` fits on a noisy table).
+train`` fits on a noisy table). ``worth_levels``: a found flip's worth read by
+relabel cells at other injected levels, beside what re-measuring realized.
 All run on the replay's worlds; ``advise.py --fix-value``, ``--new-rows``,
-``--stopping`` and ``--pruning`` call them.
+``--stopping``, ``--pruning`` and ``--worth-levels`` call them.
 """
 
 from __future__ import annotations
@@ -215,3 +216,74 @@ def pruning(name: str, args) -> list[dict]:
         rows.append(row)
         print(row, flush=True)
     return rows
+
+
+def worth_levels(name: str, args) -> list[dict]:
+    """What the relabel cells read a found flip worth at each injected level, and what
+    re-measuring the top of the worklist realized.
+
+    The shipped relabel cells inject 0.2 on top of the table's noise and set the flips
+    they find back there; re-measuring acts from the table's own noise downwards. Grows
+    the scenario's kept sweep (remade where it is gone: the world is seeded) with relabel
+    cells at ``--worth-levels`` and reads each level's worth on the same surface. The
+    realized worth is the replay's realized gain of re-measuring over the gain predicted
+    with found flips counted whole (``advise_whole.csv``).
+    """
+    r = _replay()
+    spec = r.SCENARIOS[name]
+    out = r.run_dir(name)
+    kept = out / "advice"
+    if not r._complete(kept):
+        r.advise_world(name, spec, args, r.scenario_world(spec, args), kept_twins=True)
+    levels = [float(v) for v in args.worth_levels.split(",")]
+    grown = subprocess.run(
+        [sys.executable, "-m", "labtriage.cli", "sweep", str(out / "table.csv"), "--out",
+         str(kept / "sweep"), "--quiet", "--epochs", str(args.epochs),
+         "--relabel-at", ",".join(f"{d:g}" for d in levels)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if grown.returncode:
+        raise SystemExit(f"sweep failed on {name}: {grown.stderr.strip()[-500:]}")
+    realized = pd.read_csv(r.results("advise")).set_index("scenario").loc[name]
+    whole = pd.read_csv(r.results("advise_whole")).set_index("scenario").loc[name]
+    eta = float(realized["noise estimate"])
+    frame = pd.read_csv(kept / "sweep" / "sweep.csv")
+    row = {"scenario": name, "noise estimate": eta, "kept reading": realized["relabel worth"]}
+    row.update(worth_by_level(frame, eta, levels))
+    real, predicted = float(realized["real gain relabel"]), float(whole["pred gain relabel"])
+    row["real gain relabel"], row["pred gain relabel, whole"] = real, predicted
+    row["realized worth"] = round(real / predicted, 3) if predicted > 1e-4 else None
+    row["se realized worth"] = (
+        round(float(realized["se gain relabel"]) / predicted, 3)
+        if "se gain relabel" in realized and predicted > 1e-4 else None
+    )  # fmt: skip
+    print(row, flush=True)
+    return [row]
+
+
+def worth_by_level(frame: pd.DataFrame, eta: float, levels) -> dict:
+    """A found flip's worth read by the relabel cells of each injected level, and pooled.
+
+    ``frame`` is a sweep.csv; the surface is fitted on its grid cells with the table's
+    noise ``eta``, as ``advise`` fits it, and every level is read on that one surface.
+    """
+    from labtriage.tradeoff import compose_noise, fit_effective_size
+    from labtriage.worth import relabel_worth
+
+    frame = frame[frame["status"] == "ok"]
+    relabel = frame["relabel"].astype(str).eq("True")
+    cells, fixes = frame[~relabel], frame[relabel]
+    fit = fit_effective_size(
+        cells["n_train"].to_numpy(float),
+        compose_noise(eta, cells["extra_noise"].to_numpy(float), 2),
+        cells["accuracy"].to_numpy(float),
+    )
+    out = {}
+    for d in levels:
+        at = fixes[np.isclose(fixes["extra_noise"].astype(float), d)]
+        worth = relabel_worth(fit, at, eta)
+        out[f"worth at {d:g}"] = None if worth is None else round(worth, 3)
+        out[f"flips restored at {d:g}"] = int(at["n_relabeled"].sum())
+    pooled = relabel_worth(fit, fixes, eta)
+    out["worth, levels pooled"] = None if pooled is None else round(pooled, 3)
+    return out

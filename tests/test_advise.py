@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 from labtriage.advise import Costs, _choose, compose_noise, plan_budget, true_accuracy
-from labtriage.chances import transition_from_flip_rates, wrong_label_chances
+from labtriage.chances import (
+    remeasure_errors,
+    remeasure_rates,
+    transition_from_flip_rates,
+    wrong_label_chances,
+)
 from labtriage.noise import inject_label_noise
 
 
@@ -39,6 +44,38 @@ def test_class_dependent_chances_follow_the_flip_rates_of_each_class():
         assert chances[given].mean() == pytest.approx(flipped[given].mean(), abs=0.01)
     given0 = labels == 0  # label 0 hides the truly-1 rows flipped at 30 %
     assert abs(symmetric[given0].mean() - flipped[given0].mean()) > 0.02
+
+
+def test_remeasuring_class_dependent_noise_fixes_what_the_per_row_errors_say():
+    # Known truth: flips at 10 % from class 0 and 30 % from class 1; the worklist's top
+    # rows are mostly truly-1 rows labeled 0, which a re-measurement gets wrong at 30 %.
+    rng = np.random.default_rng(4)
+    n = 60_000
+    p1 = rng.beta(0.5, 0.5, n)
+    truth = (rng.random(n) < p1).astype(int)
+    labels, _ = inject_label_noise(truth, [0.1, 0.3], seed=5)
+    t = transition_from_flip_rates({"0->1": 0.1, "1->0": 0.3}, [0, 1])
+    q = np.column_stack([1 - p1, p1]) @ t
+    level = float((labels != truth).mean())
+    rates = remeasure_rates(labels, level, t, 2)
+    assert np.bincount(truth) / n @ rates == pytest.approx(level, abs=0.002)  # the level kept
+    assert rates == pytest.approx([0.1, 0.3], abs=0.01)  # the shape is the assay's
+    chances = wrong_label_chances(labels, q, level, transition=t)
+    if_wrong, if_right = remeasure_errors(labels, q, rates, transition=t)
+    top = np.argsort(-chances)[:5_000]
+    again = inject_label_noise(truth[top], [0.1, 0.3], seed=6)[0]  # the re-measurement
+    realized = int((again == truth[top]).sum() - (labels[top] == truth[top]).sum())
+    by_row = float((chances * (1 - if_wrong) - (1 - chances) * if_right)[top].sum())
+    flat = float((chances[top] - level).sum())  # one rate for every row
+    assert by_row == pytest.approx(realized, rel=0.04)
+    assert flat - realized > 0.05 * realized  # a flat rate over-counts the fixes (8 % here)
+
+
+def test_remeasure_errors_without_a_transition_are_the_flat_rate():
+    labels = np.array([0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])
+    if_wrong, if_right = remeasure_errors(labels, probs, remeasure_rates(labels, 0.15, None, 2))
+    assert if_wrong == pytest.approx([0.15] * 3) and if_right == pytest.approx([0.15] * 3)
 
 
 def test_unusable_flip_rates_fall_back_to_symmetric_noise():
@@ -173,6 +210,21 @@ def test_clean_tables_and_costly_relabeling_buy_new_rows():
     advice = plan(0.02, chances, Costs(new=1, relabel=5, budget=2_000), 0.02)
     assert advice.recommendation == "collect"
     assert advice.new_rows == 2_000 and advice.relabel_rows == 0
+
+
+def test_per_row_remeasurement_errors_change_what_re_measuring_fixes():
+    chances = np.r_[np.full(2_000, 0.95), np.full(8_000, 0.01)]
+    costs = Costs(new=1, relabel=1, budget=1_000)
+    flat = plan(0.2, chances, costs, 0.2)
+    worse = np.r_[np.full(2_000, 0.3), np.full(8_000, 0.1)]  # the suspects' class errs more
+    advice = plan_budget(
+        surface_cells(0.2), n_rows=10_000, noise_rate=0.2, noise_sd=0.005,
+        wrong_chances=chances, costs=costs, relabel_noise=0.2,
+        remeasure=(worse, np.full(10_000, 0.1)),
+    )  # fmt: skip
+    assert flat.expected_fixed == pytest.approx(1_000 * 0.95 - 1_000 * 0.2)
+    assert advice.expected_fixed == pytest.approx(1_000 * 0.95 * 0.7 - 1_000 * 0.05 * 0.1)
+    assert advice.predicted["relabel"] < flat.predicted["relabel"]
 
 
 def test_the_split_stays_within_the_budget_and_the_mix_is_the_best_split():

@@ -637,3 +637,35 @@ def test_stopping_rules_replayed_on_a_trace_keep_the_epochs_a_fit_keeps(tmp_path
     assert table["gain collect"].tolist() == pytest.approx([0.01] * len(table))
     assert table["8k now"].tolist() == pytest.approx([0.855] * len(table))
     assert (table["mean shortfall"] == 0).all()
+
+
+def test_worth_by_level_reads_each_levels_relabel_cells_on_one_surface():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import advise_studies
+    finally:
+        sys.path.remove(str(BENCH))
+    from labtriage.tradeoff import compose_noise
+
+    def curve(n, eta):  # the effective-size surface, exact
+        return 0.95 - 2.0 * (n * (1 - 2 * eta) ** 2.0) ** -0.5
+
+    eta, n_full = 0.1, 8_000.0
+    grid = [(s * n_full, d) for s in (0.125, 0.25, 0.5, 1) for d in (0, 0.1, 0.2, 0.3)]
+    rows = [{"status": "ok", "relabel": False, "n_train": n, "extra_noise": d,
+             "accuracy": curve(n, compose_noise(eta, d))} for n, d in grid]  # fmt: skip
+    true_worth = {0.1: 0.9, 0.2: 0.4}
+    for d, w in true_worth.items():
+        before = compose_noise(eta, d)
+        for restored in (300.0, 500.0):  # two repeats: true labels given back, net
+            after = before - restored / n_full
+            gain = curve(n_full, after) - curve(n_full, before)
+            rows.append({"status": "ok", "relabel": True, "n_train": n_full, "extra_noise": d,
+                         "accuracy_before": curve(n_full, before), "n_relabeled": restored,
+                         "relabel_net": restored,
+                         "accuracy": curve(n_full, before) + w * gain})  # fmt: skip
+    read = advise_studies.worth_by_level(pd.DataFrame(rows), eta, [0.1, 0.2, 0.05])
+    assert read["worth at 0.1"] == pytest.approx(0.9, abs=0.01)
+    assert read["worth at 0.2"] == pytest.approx(0.4, abs=0.01)
+    assert read["worth at 0.05"] is None and read["flips restored at 0.05"] == 0
+    assert 0.4 < read["worth, levels pooled"] < 0.9

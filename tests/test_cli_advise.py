@@ -157,3 +157,18 @@ def test_found_flips_count_between_their_measured_worth_and_one_unless_told(made
     )
     assert rate["measured"] == pytest.approx(worth["value"] * rate["whole"], abs=0.02)
     assert rate["between"] == pytest.approx((1 + worth["value"]) / 2 * rate["whole"], abs=0.02)
+
+
+def test_the_remeasurement_error_is_shaped_by_class_unless_given(made, tmp_path):
+    result = advise(made, "--json", "--budget", "200", "--out", tmp_path / "estimated")
+    assert result.exit_code == 0, result.output
+    estimated = json.loads(result.stdout)
+    by_class = estimated["relabel_noise_by_class"]
+    assert by_class is not None and set(by_class) == {"0", "1"}  # the audit has flip rates
+    assert min(by_class.values()) <= estimated["relabel_noise"] <= max(by_class.values())
+    assert "shaped by class" in estimated["relabel_noise_source"]
+    given = advise(made, "--json", "--budget", "200", "--relabel-noise", "0.05",
+                   "--out", tmp_path / "given")  # fmt: skip
+    given = json.loads(given.stdout)
+    assert given["relabel_noise_by_class"] is None and given["relabel_noise"] == 0.05
+    assert given["relabel_noise_source"] == "--relabel-noise"

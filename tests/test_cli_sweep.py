@@ -63,6 +63,30 @@ def test_a_rerun_resumes_and_trains_nothing(swept, table):
     assert (out / "sweep.csv").read_text() == before
 
 
+def test_relabel_cells_at_other_levels_grow_a_finished_sweep(swept, table, tmp_path):
+    import shutil
+
+    out = tmp_path / "sweep"
+    shutil.copytree(swept[0], out)
+    before = pd.read_csv(out / "sweep.csv").set_index("cell")
+    result = sweep(table, "--out", out, *QUICK, "--relabel-at", "0.1")
+    assert result.exit_code == 0, result.output
+    assert "(1 to train)" in result.output  # the new level's cell; the rest is kept
+    cells = pd.read_csv(out / "sweep.csv").set_index("cell")
+    assert cells.loc[cells["relabel"]].index.tolist() == ["size1-noise0.1-rep0-relabel"]
+    kept = before.index[~before["relabel"]]
+    assert cells.loc[kept, "accuracy"].equals(before.loc[kept, "accuracy"])
+    assert cells.loc["size1-noise0.1-rep0-relabel", "n_relabeled"] > 0
+    assert json.loads((out / "sweep.json").read_text())["config"]["relabel_at"] == [0.1]
+
+
+def test_relabel_at_outside_its_range_is_refused_before_any_work(table, tmp_path):
+    result = sweep(table, "--out", tmp_path / "sweep", *QUICK, "--relabel-at", "0.5")
+    assert result.exit_code == 2
+    assert "--relabel-at must lie in (0, 0.5)" in result.output
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_other_options_into_the_same_folder_are_refused_without_force(swept, table, tmp_path):
     out, _ = swept
     before = (out / "sweep.json").read_text()

@@ -41,6 +41,17 @@ def test_relabel_cells_sit_at_the_largest_size_and_the_injected_level_nearest_a_
     assert sw.cell_seed(0, twin) == sw.cell_seed(0, sw.Cell(0.5, 0.1, 0, relabel=True))
 
 
+def test_relabel_cells_go_where_relabel_at_puts_them_even_off_the_grid():
+    cells = sw.make_grid([0.5, 1], [0, 0.3], repeats=2, relabel_at=[0.1, 0.05, 0.1])
+    relabel = [(c.size, c.extra_noise, c.repeat) for c in cells if c.relabel]
+    assert relabel == [(1, 0.05, 0), (1, 0.05, 1), (1, 0.1, 0), (1, 0.1, 1)]
+    assert len(cells) == 2 * 2 * 2 + 4
+    assert not any(c.relabel for c in sw.make_grid([1], [0, 0.3], relabel=False, relabel_at=[0.1]))
+    for bad in ([0.0], [0.5], []):
+        with pytest.raises(ValueError, match="--relabel-at must lie in"):
+            sw.make_grid([1], [0, 0.3], relabel_at=bad)
+
+
 @pytest.mark.parametrize(
     ("sizes", "noise", "k", "fragment"),
     [

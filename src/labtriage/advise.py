@@ -4,7 +4,9 @@ The model (DESIGN.md, "The advice"): accuracy follows the effective-size surface
 fitted to the sweep's cells (``tradeoff.fit_effective_size``). Re-measuring the top R
 rows of the worklist fixes ``W(R) - R * eta_r`` labels net, where ``W(R)`` is the sum
 of those rows' chances of being wrong (``chances.wrong_label_chances``) and ``eta_r`` the
-error rate of a re-measurement; new rows arrive with the table's noise. For every
+error rate of a re-measurement (by row where the noise depends on the class: a
+re-measurement errs as the assay errs on the row's true class,
+``chances.remeasure_errors``); new rows arrive with the table's noise. For every
 split of the budget between the two, the surface predicts the accuracy; the best
 split is the plan. Intervals come from refitting the surface to resampled cells with
 the noise rate drawn from its uncertainty.
@@ -12,9 +14,7 @@ the noise rate drawn from its uncertainty.
 The surface prices a fixed label as one random flip fewer, but the flips at the top
 of a worklist are the ones the model has already learned through, so they are worth
 less. The sweep's relabel cells measure by how much on this table
-(``worth.relabel_worth``), but that reading is itself biased low where the cells
-restore flips their own fit already contradicts (0.22 on 20,000-row tables where
-re-measuring realized about 0.6 of the gain counted whole; docs/benchmarks.md,
+(``worth.relabel_worth``), but that reading can itself be far off (docs/benchmarks.md,
 "Replay"). So by default (``found_flips="between"``) a found flip counts at the
 middle of the measured worth and one, and the bootstrap draws it anywhere between
 them: the intervals and the probability carry that the worth is known only to lie
@@ -92,6 +92,7 @@ class Advice:
     noise_rate_joint: float | None = None  # the confident joint's figure, for comparison
     relabel_worth: dict | None = None  # a found flip fixed, in random flips (None: unmeasured)
     gains: dict[str, float] = field(default_factory=dict)  # over now: relabel, collect, mix
+    relabel_noise_by_class: dict[str, float] | None = None  # where the error depends on class
 
     def to_dict(self) -> dict:
         return {
@@ -102,6 +103,7 @@ class Advice:
             "cost_relabel": self.costs.relabel,
             "relabel_noise": self.relabel_noise,
             "relabel_noise_source": self.relabel_noise_source,
+            "relabel_noise_by_class": self.relabel_noise_by_class,
             "relabel_rows": self.relabel_rows,
             "new_rows": self.new_rows,
             "expected_fixed_labels": round(self.expected_fixed, 1),
@@ -138,6 +140,7 @@ def plan_budget(
     n_classes: int = 2,
     seed: int = 0,
     found_flips: str = "between",
+    remeasure: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Advice:
     """The best split of the budget, its predicted accuracy, and how sure that is.
 
@@ -161,6 +164,10 @@ def plan_budget(
         What a flip re-measuring finds counts as: between the relabel cells' worth and a
         random flip, at their worth, or as a random flip (module docstring). Without
         relabel cells they count whole.
+    remeasure : (if_wrong, if_right), optional
+        Each row's chance, in worklist order, that its re-measurement errs where its
+        label is wrong and where it is right (``chances.remeasure_errors``); by
+        default every row errs at ``relabel_noise``.
     """
     if not 0 <= relabel_noise < 0.5:
         raise ValueError(f"--relabel-noise must lie in [0, 0.5), got {relabel_noise:g}")
@@ -173,11 +180,13 @@ def plan_budget(
     price = found_flip_price(worth, found_flips)
     k = n_classes
     grid = _split_grid(n_rows, costs)
-    point = _predict_split(fit, grid, n_rows, noise_rate, wrong_chances, relabel_noise,
-                           noise_rate, n_classes, price)  # fmt: skip
+    if remeasure is None:
+        remeasure = (np.full(n_rows, relabel_noise), np.full(n_rows, relabel_noise))
+    sums = _worklist_sums(wrong_chances, *remeasure)
+    point = _predict_split(fit, grid, n_rows, noise_rate, sums, noise_rate, n_classes, price)
     best = int(np.argmax(point["accuracy"]))
-    draws = _draw(cells, fixes, grid, best, n_rows, noise_rate, noise_sd, wrong_chances,
-                  relabel_noise, n_classes, seed, found_flips)  # fmt: skip
+    draws = _draw(cells, fixes, grid, best, n_rows, noise_rate, noise_sd, sums, n_classes,
+                  seed, found_flips)  # fmt: skip
     now = float(true_accuracy(fit.predict(n_rows, noise_rate), noise_rate, n_classes))
     predicted = _summarise(point, best, draws, now)
     gains = _gains(predicted, draws)
@@ -249,16 +258,25 @@ def _split_grid(n_rows: int, costs: Costs, points: int = 101) -> dict[str, np.nd
     return {"relabel": relabel, "new": new}
 
 
-def _predict_split(fit, grid, n_rows, eta, chances, eta_r, test_noise, k, worth) -> dict:
+def _worklist_sums(chances, if_wrong, if_right) -> dict[str, np.ndarray]:
+    """Down the worklist, summed over the top R rows for every R from 0: the wrong labels
+    a re-measurement sets right, and the right ones it gets wrong."""
+
+    def summed(values):
+        return np.concatenate([[0.0], np.cumsum(values)])
+
+    return {"fixed": summed(chances * (1 - if_wrong)), "broken": summed((1 - chances) * if_right)}
+
+
+def _predict_split(fit, grid, n_rows, eta, sums, test_noise, k, worth) -> dict:
     """Predicted true-label accuracy of every split (and the labels it fixes, net).
 
-    Of R rows re-measured, the W(R) found wrong count at ``worth`` (fixed unless the
-    re-measurement errs too); the right ones it gets wrong count in full.
+    Of R rows re-measured, the wrong labels set right count at ``worth``; the right
+    ones it gets wrong count in full (``sums`` from :func:`_worklist_sums`).
     """
     r = grid["relabel"]
-    found = np.concatenate([[0.0], np.cumsum(chances)])[r]
-    fixed = found - r * eta_r
-    priced = worth * found * (1 - eta_r) - (r - found) * eta_r
+    fixed = sums["fixed"][r] - sums["broken"][r]
+    priced = worth * sums["fixed"][r] - sums["broken"][r]
     wrong_after = np.clip(eta * n_rows - priced, 0.0, None)
     total = n_rows + grid["new"]
     eta_after = (wrong_after + eta * grid["new"]) / total
@@ -266,7 +284,7 @@ def _predict_split(fit, grid, n_rows, eta, chances, eta_r, test_noise, k, worth)
     return {"accuracy": true_accuracy(observed, test_noise, k), "fixed": fixed, "eta": eta_after}
 
 
-def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed, found) -> dict:
+def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, sums, k, seed, found) -> dict:
     """Bootstrap: cells resampled, the noise rate and a found flip's worth drawn; the options.
 
     With ``found`` "between", each draw prices a found flip anywhere between its
@@ -289,7 +307,7 @@ def _draw(cells, fixes, grid, best, n_rows, eta, eta_sd, chances, eta_r, k, seed
         worth = relabel_worth(fit, picked, e, k)
         out["worth"].append(np.nan if worth is None else worth)
         price = found_flip_price(worth, found, float(rng_price.uniform()))
-        pred = _predict_split(fit, grid, n_rows, e, chances, eta_r, e, k, price)["accuracy"]
+        pred = _predict_split(fit, grid, n_rows, e, sums, e, k, price)["accuracy"]
         now = true_accuracy(fit.predict(n_rows, e), e, k)
         for key, index in picks.items():
             out[key].append(float(now) if index is None else float(pred[index]))

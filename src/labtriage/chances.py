@@ -4,7 +4,8 @@ A model fitted to noisy labels estimates ``q = p_t @ T``: the true-class probabi
 ``p_t`` passed through the noise, ``T[t, g] = P(given g | true t)``. Inverting ``T``
 gives ``p_t`` (:func:`true_class_probs`); Bayes' rule then gives the chance a given
 label is wrong (:func:`wrong_label_chances`). The advice sums these chances down the
-worklist; the sweep's relabel cells use ``p_t`` to count the true labels they restore.
+worklist, with the chance that each row's re-measurement errs (:func:`remeasure_errors`);
+the sweep's relabel cells use ``p_t`` to count the true labels they restore.
 """
 
 from __future__ import annotations
@@ -92,3 +93,54 @@ def transition_from_flip_rates(flip_rates: dict[str, float], classes) -> np.ndar
     if (np.diag(t) <= 0.5 / k).any() or abs(np.linalg.det(t)) < 1e-3:
         return None
     return t
+
+
+def remeasure_rates(
+    labels: np.ndarray, relabel_noise: float, transition: np.ndarray | None, n_classes: int
+) -> np.ndarray:
+    """A re-measurement's error rate by true class: the assay's own flip rate of that class.
+
+    The per-class rates ``1 - T[t, t]`` are scaled so that, weighted by the true
+    classes' shares (the labels' through ``T^-1``), they average ``relabel_noise``
+    (the level given or estimated): the class-dependent noise sets only their shape.
+    Without ``transition``, every class errs at ``relabel_noise``.
+    """
+    if transition is None:
+        return np.full(n_classes, float(relabel_noise))
+    err = 1.0 - np.diag(transition)
+    given = np.bincount(labels, minlength=n_classes) / len(labels)
+    shares = np.clip(given @ np.linalg.inv(transition), 0.0, None)  # the true classes' shares
+    mean = float(shares / max(shares.sum(), 1e-12) @ err)
+    if mean <= 1e-12:
+        return np.full(n_classes, float(relabel_noise))
+    return np.clip(err * (relabel_noise / mean), 0.0, 0.49)
+
+
+def remeasure_errors(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    rates: np.ndarray,
+    *,
+    transition: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's chance that a re-measurement errs, where its label is wrong and where right.
+
+    ``rates`` is :func:`remeasure_rates`'. Where the label is right the true class is
+    the label's; where it is wrong it is one of the others, weighted by Bayes' rule as
+    in :func:`wrong_label_chances` (equally without ``transition``).
+
+    Returns
+    -------
+    if_wrong, if_right : np.ndarray of shape (N,)
+    """
+    n, k = pred_probs.shape
+    rates = np.asarray(rates, float)
+    if transition is None:
+        other = (1.0 - np.eye(k))[labels]  # the other classes alike
+    else:
+        other = true_class_probs(pred_probs, transition) * transition[:, labels].T
+    other[np.arange(n), labels] = 0.0
+    weight = other.sum(axis=1)
+    fallback = (rates.sum() - rates[labels]) / max(k - 1, 1)  # the other classes alike
+    if_wrong = np.where(weight > 1e-12, other @ rates / np.clip(weight, 1e-12, None), fallback)
+    return if_wrong, rates[labels]

@@ -125,11 +125,13 @@ def make_grid(
     repeats: int = REPEATS,
     n_classes: int = 2,
     relabel: bool = True,
+    relabel_at: Sequence[float] | None = None,
 ) -> list[Cell]:
     """Every (size, extra noise, repeat) cell, validated; ValueError names the bad option.
 
     With ``relabel`` (and some injected noise), one relabel cell per repeat follows, at
-    the largest size and the injected level nearest :data:`RELABEL_NOISE`.
+    the largest size and the injected level nearest :data:`RELABEL_NOISE`, or one per
+    repeat and level of ``relabel_at`` (levels of their own, not necessarily the grid's).
     """
     sizes, extra_noise = sorted(set(map(float, sizes))), sorted(set(map(float, extra_noise)))
     if not sizes or any(not 0 < s <= 1 for s in sizes):
@@ -144,9 +146,19 @@ def make_grid(
         raise ValueError(f"--repeats must be at least 1, got {repeats}")
     cells = [Cell(s, d, r) for s in sizes for d in extra_noise for r in range(repeats)]
     injected = [d for d in extra_noise if d > 0]
-    if relabel and injected:
-        d = min(injected, key=lambda d: (round(abs(d - RELABEL_NOISE), 9), d))
-        cells += [Cell(sizes[-1], d, r, relabel=True) for r in range(repeats)]
+    if relabel_at is not None:
+        levels = sorted(set(map(float, relabel_at)))
+        if not levels or any(not 0 < d < chance for d in levels):
+            raise ValueError(
+                f"--relabel-at must lie in (0, {chance:g}) for {n_classes} classes (flips must "
+                f"be injected to be found), got {_listed(levels)}"
+            )
+    elif relabel and injected:
+        levels = [min(injected, key=lambda d: (round(abs(d - RELABEL_NOISE), 9), d))]
+    else:
+        levels = []
+    if relabel:
+        cells += [Cell(sizes[-1], d, r, relabel=True) for d in levels for r in range(repeats)]
     return cells
 
 

@@ -178,7 +178,12 @@ def _plan(data, scores, frame, costs, relabel_noise, seed, found_flips="between"
     import numpy as np
 
     from labtriage.advise import compose_noise, plan_budget
-    from labtriage.chances import transition_from_flip_rates, wrong_label_chances
+    from labtriage.chances import (
+        remeasure_errors,
+        remeasure_rates,
+        transition_from_flip_rates,
+        wrong_label_chances,
+    )
 
     # The table's noise, read where the audit's blended models are sure (so a weak
     # model's errors are not counted), places "now" on the surface and sets the cells'
@@ -206,6 +211,14 @@ def _plan(data, scores, frame, costs, relabel_noise, seed, found_flips="between"
     transition = transition_from_flip_rates(noise.get("flip_rates", {}), data.classes)
     chances = wrong_label_chances(data.labels, _probs(scores, data), eta, transition=transition)
     chances = chances[order]
+    # A re-measurement errs as the assay errs on the row's true class (a given rate stays).
+    remeasure, by_class = None, None
+    if transition is not None and source != "--relabel-noise":
+        rates = remeasure_rates(data.labels, relabel_noise, transition, data.n_classes)
+        errors = remeasure_errors(data.labels, _probs(scores, data), rates, transition=transition)
+        remeasure = tuple(e[order] for e in errors)
+        by_class = {str(c): round(float(r), 4) for c, r in zip(data.classes, rates, strict=True)}
+        source += ", shaped by class as the audit's flip rates"
     ok = frame[frame["status"] == "ok"]
     ok = ok.assign(
         total_noise=compose_noise(eta, ok["extra_noise"].to_numpy(float), data.n_classes)
@@ -213,12 +226,13 @@ def _plan(data, scores, frame, costs, relabel_noise, seed, found_flips="between"
     advice = plan_budget(
         ok, n_rows=data.n_rows, noise_rate=eta, noise_sd=sd, wrong_chances=chances,
         costs=costs, relabel_noise=min(relabel_noise, 0.49), relabel_noise_source=source,
-        n_classes=data.n_classes, seed=seed, found_flips=found_flips,
+        n_classes=data.n_classes, seed=seed, found_flips=found_flips, remeasure=remeasure,
     )  # fmt: skip
     advice = replace(
         advice,
         noise_method=noise["method"],
         noise_rate_joint=round(noise["confident_joint"]["noise_rate"], 4),
+        relabel_noise_by_class=by_class,
     )
     return advice, order[: advice.relabel_rows]
 
@@ -262,7 +276,14 @@ def render_advice(console: Console, advice, out: Path) -> None:
     console.print(
         f"P(re-measuring beats new rows) = {advice.p_relabel_better:.2f}; one fixed label is "
         f"worth {advice.new_rows_per_fixed_label:.1f} new rows here; re-measurement error "
-        f"{advice.relabel_noise:.3f} ({advice.relabel_noise_source})",
+        f"{advice.relabel_noise:.3f} ({advice.relabel_noise_source}"
+        + (
+            "; by class "
+            + ", ".join(f"{c} {r:.3f}" for c, r in advice.relabel_noise_by_class.items())
+            if advice.relabel_noise_by_class
+            else ""
+        )
+        + ")",
         soft_wrap=True,
     )
     worth = advice.relabel_worth

@@ -58,6 +58,15 @@ def sweep(
             "reports a found flip to be worth; two trainings each)."
         ),
     ] = True,
+    relabel_at: Annotated[
+        str | None,
+        typer.Option(
+            metavar="D,D,...",
+            show_default="the injected level nearest 0.2",
+            help="Injected noise of the relabel cells (levels of their own; one cell per "
+            "repeat and level).",
+        ),
+    ] = None,
     backend: Annotated[
         str, typer.Option(metavar="local|ray", help="local: this machine; ray: a Ray cluster.")
     ] = "local",
@@ -130,7 +139,8 @@ def sweep(
             _fractions(sizes, "--sizes"),
             _fractions(extra_noise, "--extra-noise"),
         )
-        sw.make_grid(size_list, noise_list, repeats=repeats)  # bad options before reading
+        relabel_list = None if relabel_at is None else _fractions(relabel_at, "--relabel-at")
+        sw.make_grid(size_list, noise_list, repeats=repeats, relabel_at=relabel_list)  # bad first
         lstm = make_lstm(
             epochs=epochs, batch_size=batch_size, device=device, seed=seed, jobs=jobs,
             schedule=schedule,
@@ -140,8 +150,9 @@ def sweep(
         say_columns(console, assay_data)
         data = sw.SweepData.from_assay(assay_data, seed=seed)
         cells = sw.make_grid(
-            size_list, noise_list, repeats=repeats, n_classes=data.n_classes, relabel=relabel_cells
-        )
+            size_list, noise_list, repeats=repeats, n_classes=data.n_classes,
+            relabel=relabel_cells, relabel_at=relabel_list,
+        )  # fmt: skip
         sw.check_grid(data, cells, seed=seed)
         params = {k: v for k, v in lstm.get_params().items() if k not in ("device", "random_state")}
         options = {"lstm": params, "seed": seed}
@@ -149,7 +160,7 @@ def sweep(
             "fingerprint": sw.fingerprint(data, options),
             "config": {
                 **options, "sizes": size_list, "extra_noise": noise_list, "repeats": repeats,
-                "relabel_cells": relabel_cells,
+                "relabel_cells": relabel_cells, "relabel_at": relabel_list,
                 "backend": backend, "ray_address": ray_address, "device": device,
                 "test_share": 1 / sw.TEST_FOLDS, "baseline_folds": sw.N_FOLDS,
             },
