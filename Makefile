@@ -72,6 +72,7 @@ bench:
 	cd bench && $(PYTHON) advise.py --worth-levels 0.05,0.1,0.2
 	cd bench && $(PYTHON) advise.py --worth-levels 0.05,0.1,0.2 --draw 1
 	cd bench && $(PYTHON) advise.py --worth-levels 0.05,0.1,0.2 --draw 2
+	cd bench && $(PYTHON) advise.py --thresholds --seeds 3 --scenarios "mild 10%/30% by class, relabel 2x;mild 20%, relabel 1x"
 	cd bench && $(PYTHON) stopping.py
 	cd bench && $(PYTHON) by.py
 	cd bench && $(PYTHON) scale.py --audit-sizes 10000,100000,1000000

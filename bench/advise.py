@@ -31,6 +31,9 @@ the option that realized more.
         # rule before it (2 SE of the slice as it is), within 1 SE and the lowest loss
     python bench/advise.py --pruning --seeds 3 --scenarios "mild 20%, relabel 1x"
         # both options and "now" realized by the plain and by the pruned fit
+    python bench/advise.py --thresholds --scenarios "mild 10%/30% by class, relabel 2x"
+        # the options scored at the fit's decision threshold (as predict calls) and
+        # at the most probable class (as the sweep's cells are scored)
     python bench/advise.py --worth-levels 0.05,0.1,0.2 --draw 2
         # a found flip's worth read by relabel cells at each injected level, beside
         # what re-measuring realized (the kept sweeps grown; remade where gone)
@@ -51,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from advise_studies import fix_value, new_rows, pruning, stopping, worth_levels
+from advise_studies import fix_value, new_rows, pruning, stopping, thresholds, worth_levels
 from doc import command_line, markdown_table, write_block
 
 from labtriage.decision import call_classes
@@ -437,6 +440,7 @@ def main() -> None:
     parser.add_argument("--new-rows", action="store_true")
     parser.add_argument("--stopping", action="store_true")
     parser.add_argument("--pruning", action="store_true")
+    parser.add_argument("--thresholds", action="store_true")
     parser.add_argument(
         "--worth-levels", metavar="D,D,...", help="relabel cells at these injected levels"
     )
@@ -455,6 +459,8 @@ def main() -> None:
                       "What a fixed label is worth"),
         "stopping": (stopping, "advise-stopping", "What the stopping rule changes"),
         "pruning": (pruning, "advise-pruning", "The advice and the pruned fit"),
+        "thresholds": (thresholds, "advise-thresholds",
+                       "The realized options at the decision threshold and at 0.5"),
         "worth_levels": (worth_levels, "advise-worth-levels",
                          "Where the relabel cells measure a found flip's worth"),
     }  # fmt: skip

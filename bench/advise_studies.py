@@ -9,8 +9,10 @@ error and with the lowest held-out loss. ``pruning``: both pure options realized
 by the plain fit (what the sweep measures) and by the pruned one (what ``labtriage
 train`` fits on a noisy table). ``worth_levels``: a found flip's worth read by
 relabel cells at other injected levels, beside what re-measuring realized.
-All run on the replay's worlds; ``advise.py --fix-value``, ``--new-rows``,
-``--stopping``, ``--pruning`` and ``--worth-levels`` call them.
+``thresholds``: the options scored at the fit's decision threshold and at the most
+probable class. All run on the replay's worlds; ``advise.py --fix-value``,
+``--new-rows``, ``--stopping``, ``--pruning``, ``--thresholds`` and
+``--worth-levels`` call them.
 """
 
 from __future__ import annotations
@@ -287,3 +289,27 @@ def worth_by_level(frame: pd.DataFrame, eta: float, levels) -> dict:
     pooled = relabel_worth(fit, fixes, eta)
     out["worth, levels pooled"] = None if pooled is None else round(pooled, 3)
     return out
+
+
+def thresholds(name: str, args) -> list[dict]:
+    """Both pure options and the table as it is, scored at the fit's decision threshold
+    (as ``labtriage predict`` calls classes) and at the most probable class (as the
+    sweep's cells are scored), seed by seed. Uses the scenario's kept audit.
+    """
+    r = _replay()
+    spec = r.SCENARIOS[name]
+    made = r.scenario_world(spec, args)
+    options, (test_codes, test_truth), _ = r.carried_out(made, spec, args, r.run_dir(name))
+    epochs = "auto" if args.epochs == "auto" else int(args.epochs)
+    called, at_half = {}, {}
+    for key, (x, y) in options.items():
+        scores = [r.fit_and_score(x, y, test_codes, test_truth, s, epochs)
+                  for s in range(args.seeds)]  # fmt: skip
+        called[key] = np.array([a for a, _, _ in scores])
+        at_half[key] = np.array([h for _, _, h in scores])
+    rows = []
+    for scored, acc in (("decision threshold (predict)", called),
+                        ("most probable class (the sweep)", at_half)):  # fmt: skip
+        rows.append({"scenario": name, "scored at": scored, "seeds": args.seeds, **_gains(acc)})
+        print(rows[-1], flush=True)
+    return rows
