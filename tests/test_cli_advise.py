@@ -172,3 +172,18 @@ def test_the_remeasurement_error_is_shaped_by_class_unless_given(made, tmp_path)
     given = json.loads(given.stdout)
     assert given["relabel_noise_by_class"] is None and given["relabel_noise"] == 0.05
     assert given["relabel_noise_source"] == "--relabel-noise"
+
+
+def test_a_threshold_moved_by_class_dependent_flips_gets_a_note(made, tmp_path):
+    from labtriage.cli.advise import _threshold_notes
+
+    (note,) = _threshold_notes({"0->1": 0.1, "1->0": 0.3}, [0, 1])
+    assert "p_1 exceeds about 0.40" in note and "upper bound" in note
+    assert _threshold_notes({"0->1": 0.19, "1->0": 0.21}, [0, 1]) == []  # 0.49: near 0.5
+    assert _threshold_notes({"a->b": 0.1}, ["a", "b"]) == []  # a rate missing
+    assert _threshold_notes({}, ["a", "b", "c"]) == []
+    result = advise(made, "--json", "--budget", "200", "--out", tmp_path / "advice")
+    doc = json.loads(result.stdout)
+    rates = json.loads(run("estimate-noise", "--from-scores", made[0] / "audit", "--json").stdout)
+    expected = _threshold_notes(rates.get("flip_rates", {}), [0, 1])
+    assert [n for n in doc["notes"] if "flip rates differ by class" in n] == expected

@@ -42,6 +42,18 @@ def even_threshold(joint: np.ndarray) -> float | None:
     return r0 + (1 - r0 - r1) / 2
 
 
+def threshold_of_rates(flip_rates: dict[str, float], classes) -> float | None:
+    """:func:`even_threshold` from flip rates keyed ``"a->b"``; None unless two classes
+    have both rates and some signal is left."""
+    if len(classes) != 2:
+        return None
+    c0, c1 = (str(c) for c in classes)
+    r0, r1 = flip_rates.get(f"{c0}->{c1}"), flip_rates.get(f"{c1}->{c0}")
+    if r0 is None or r1 is None or r0 + r1 >= 1:
+        return None
+    return r0 + (1 - r0 - r1) / 2
+
+
 def call_classes(probs: np.ndarray, classes, threshold: float | None) -> np.ndarray:
     """The called class per row: class 1 where ``p_1 > threshold``, else the most probable."""
     classes = np.asarray(classes)

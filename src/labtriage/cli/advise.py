@@ -233,8 +233,31 @@ def _plan(data, scores, frame, costs, relabel_noise, seed, found_flips="between"
         noise_method=noise["method"],
         noise_rate_joint=round(noise["confident_joint"]["noise_rate"], 4),
         relabel_noise_by_class=by_class,
+        notes=[*advice.notes, *_threshold_notes(noise.get("flip_rates", {}), data.classes)],
     )
     return advice, order[: advice.relabel_rows]
+
+
+THRESHOLD_NOTE = 0.03  # how far off 0.5 the decision threshold moves before a note says so
+
+
+def _threshold_notes(flip_rates: dict, classes) -> list[str]:
+    """Say so where the flip rates move the decision threshold off 0.5: the sweep's
+    cells are scored at the most probable class, the lab's model at the threshold."""
+    from labtriage.decision import threshold_of_rates
+
+    threshold = threshold_of_rates(flip_rates, classes)
+    if threshold is None or abs(threshold - 0.5) < THRESHOLD_NOTE:
+        return []
+    c1 = str(classes[1])
+    return [
+        f"the flip rates differ by class, so the model labtriage train fits calls {c1} where "
+        f"p_{c1} exceeds about {threshold:.2f}, which already recovers part of what "
+        "re-measuring fixes, "
+        "while the sweep's cells are scored at the most probable class: read the gain "
+        "predicted for re-measuring as an upper bound (docs/how-it-works.md, 'Where it "
+        "misleads')"
+    ]
 
 
 def _probs(scores, data):
