@@ -36,10 +36,7 @@ def even_threshold(joint: np.ndarray) -> float | None:
     joint = np.asarray(joint, dtype=float)
     if joint.shape != (2, 2) or np.any(joint.sum(axis=0) <= 0):
         return None
-    r0, r1 = flip_rates(joint)
-    if r0 + r1 >= 1:
-        return None
-    return r0 + (1 - r0 - r1) / 2
+    return _even(*flip_rates(joint))
 
 
 def threshold_of_rates(flip_rates: dict[str, float], classes) -> float | None:
@@ -49,9 +46,12 @@ def threshold_of_rates(flip_rates: dict[str, float], classes) -> float | None:
         return None
     c0, c1 = (str(c) for c in classes)
     r0, r1 = flip_rates.get(f"{c0}->{c1}"), flip_rates.get(f"{c1}->{c0}")
-    if r0 is None or r1 is None or r0 + r1 >= 1:
-        return None
-    return r0 + (1 - r0 - r1) / 2
+    return None if r0 is None or r1 is None else _even(r0, r1)
+
+
+def _even(r0: float, r1: float) -> float | None:
+    """Where the true classes are even on the given-label scale; None without signal."""
+    return None if r0 + r1 >= 1 else r0 + (1 - r0 - r1) / 2
 
 
 def call_classes(probs: np.ndarray, classes, threshold: float | None) -> np.ndarray:

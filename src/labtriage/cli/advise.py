@@ -253,10 +253,9 @@ def _threshold_notes(flip_rates: dict, classes) -> list[str]:
     return [
         f"the flip rates differ by class, so the model labtriage train fits calls {c1} where "
         f"p_{c1} exceeds about {threshold:.2f}, which already recovers part of what "
-        "re-measuring fixes, "
-        "while the sweep's cells are scored at the most probable class: read the gain "
-        "predicted for re-measuring as an upper bound (docs/how-it-works.md, 'Where it "
-        "misleads')"
+        "re-measuring fixes, while the sweep's cells are scored at the most probable class: "
+        "read the gain predicted for re-measuring as an upper bound (docs/how-it-works.md, "
+        "'Where it misleads')"
     ]
 
 
@@ -296,17 +295,14 @@ def render_advice(console: Console, advice, out: Path) -> None:
         )
         table.add_row(name, f"{r:,}", f"{m:,}", accuracy, gain)
     console.print(table)
+    by_class = advice.relabel_noise_by_class
+    shape = (
+        "; by class " + ", ".join(f"{c} {r:.3f}" for c, r in by_class.items()) if by_class else ""
+    )
     console.print(
         f"P(re-measuring beats new rows) = {advice.p_relabel_better:.2f}; one fixed label is "
         f"worth {advice.new_rows_per_fixed_label:.1f} new rows here; re-measurement error "
-        f"{advice.relabel_noise:.3f} ({advice.relabel_noise_source}"
-        + (
-            "; by class "
-            + ", ".join(f"{c} {r:.3f}" for c, r in advice.relabel_noise_by_class.items())
-            if advice.relabel_noise_by_class
-            else ""
-        )
-        + ")",
+        f"{advice.relabel_noise:.3f} ({advice.relabel_noise_source}{shape})",
         soft_wrap=True,
     )
     worth = advice.relabel_worth
